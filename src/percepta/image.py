@@ -1,0 +1,248 @@
+"""Image decoding and encoding for percepta (Pillow + numpy + torch).
+
+Every user-facing failure raises :class:`percepta.errors.ImageError` with a one-line
+message that names the file.  Decoding normalises any supported source to an 8-bit
+RGB image plus an optional 8-bit alpha plane, with EXIF orientation applied.
+"""
+from __future__ import annotations
+
+import io
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from struct import error as struct_error
+from typing import TYPE_CHECKING
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from .errors import ImageError
+from .fsutil import atomic_write
+
+if TYPE_CHECKING:  # torch is imported lazily: decoding alone should not pay for it
+    import torch
+
+MAX_PIXELS: int = 64_000_000
+"""Default limit on width*height, checked from the header before any pixel is decoded."""
+
+SAVE_FORMATS: dict[str, str] = {
+    ".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".webp": "WEBP",
+    ".bmp": "BMP", ".tif": "TIFF", ".tiff": "TIFF",
+}
+"""Output extension (lower case) -> Pillow format name."""
+
+_ALPHA_FORMATS = frozenset({"PNG", "WEBP", "TIFF"})
+# EXIF orientation -> transpose that brings the image upright (as ImageOps.exif_transpose).
+_ORIENTATION = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM, 5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE, 8: Image.Transpose.ROTATE_90,
+}
+
+
+def _one_line(text: object) -> str:
+    return " ".join(str(text).split())
+
+
+def _fail(path: str | os.PathLike, cause: object) -> ImageError:
+    return ImageError(_one_line(f"{os.fspath(path)}: {cause}"))
+
+
+@dataclass(frozen=True)
+class LoadedImage:
+    """A decoded image: 8-bit RGB, optional 8-bit alpha ("L", same size), source path."""
+
+    rgb: Image.Image
+    alpha: Image.Image | None = None
+    path: str | None = None
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(width, height) of the image."""
+        return self.rgb.size
+
+
+def _grey_to_8bit(im: Image.Image) -> Image.Image:
+    """Scale a 16/32-bit integer or float greyscale image to 8-bit "L" (no clipping of 16-bit)."""
+    a = np.asarray(im)
+    if im.mode == "F":
+        # Float data: assumed to be 0..1 when max <= 1, else 0..255 (then clipped).
+        a = np.nan_to_num(a.astype(np.float64))
+        if a.size and a.max() <= 1.0:
+            a = a * 255.0
+    else:
+        # I;16* and I: assumed 16-bit range 0..65535 (values outside it are clipped).
+        a = np.clip(a.astype(np.float64), 0, 65535) * (255.0 / 65535.0)
+    return Image.fromarray(np.clip(np.rint(a), 0, 255).astype(np.uint8))
+
+
+def _grey_transparency(im: Image.Image) -> Image.Image | None:
+    """Alpha plane from a greyscale tRNS colour key (info["transparency"] is an int)."""
+    key = im.info.get("transparency")
+    if not isinstance(key, int):
+        return None
+    return Image.fromarray(np.where(np.asarray(im) == key, 0, 255).astype(np.uint8))
+
+
+def _cmyk_to_rgb(im: Image.Image) -> Image.Image:
+    """CMYK -> RGB through the embedded ICC profile when there is one, else Pillow's formula."""
+    icc = im.info.get("icc_profile")
+    if icc:
+        try:
+            from PIL import ImageCms
+
+            src = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+            out = ImageCms.profileToProfile(im, src, ImageCms.createProfile("sRGB"), outputMode="RGB")
+            if out is not None:
+                return out
+        except Exception:  # missing littlecms or a broken profile: fall back
+            pass
+    return im.convert("RGB")
+
+
+def _lab_to_rgb(im: Image.Image) -> Image.Image:
+    from PIL import ImageCms
+
+    lab, srgb = ImageCms.createProfile("LAB"), ImageCms.createProfile("sRGB")
+    return ImageCms.applyTransform(im, ImageCms.buildTransform(lab, srgb, "LAB", "RGB"))
+
+
+def _split(im: Image.Image) -> tuple[Image.Image, Image.Image | None]:
+    """Convert a decoded image of any supported mode to (RGB, alpha-or-None)."""
+    mode = im.mode
+    if mode in ("RGBA", "RGBa", "LA", "La", "PA") or (
+        mode in ("P", "RGB", "L", "1") and "transparency" in im.info
+    ):
+        rgba = im.convert("RGBA")
+        return rgba.convert("RGB"), rgba.getchannel("A")
+    if mode in ("RGB", "RGBX", "P", "L", "1", "YCbCr", "HSV"):
+        return im.convert("RGB"), None
+    if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
+        return _grey_to_8bit(im).convert("RGB"), (None if mode == "F" else _grey_transparency(im))
+    if mode == "CMYK":
+        return _cmyk_to_rgb(im), None
+    if mode == "LAB":
+        return _lab_to_rgb(im), None
+    raise ValueError(f"unsupported image mode {mode!r}")
+
+
+def load_image(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> LoadedImage:
+    """Decode the first frame of an image file to a :class:`LoadedImage`.
+
+    Raises ImageError (one line, naming the file) if the file is missing, a directory,
+    empty, not an image, truncated/corrupt, larger than ``max_pixels`` or of an
+    unsupported mode.  The pixel limit is checked from the header before decoding.
+    Conversions: L/1/P/YCbCr/HSV/LAB -> RGB; RGBA/LA/P or L with transparency -> RGB +
+    alpha; 16-bit grey scaled by 255/65535 (rounded); 32-bit float grey taken as 0..1
+    if its max is <= 1, else 0..255; CMYK through its embedded ICC profile if any.
+    """
+    p = Path(path)
+    try:
+        if not p.exists():
+            raise _fail(p, "file not found")
+        if p.is_dir():
+            raise _fail(p, "is a directory, not an image file")
+        if p.stat().st_size == 0:
+            raise _fail(p, "file is empty (0 bytes)")
+    except OSError as e:
+        raise _fail(p, f"cannot access file ({e.strerror or e})") from e
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(p) as im:
+                w, h = im.size
+                if w * h > max_pixels:
+                    raise _fail(p, f"image is {w}x{h} = {w * h} pixels, over the limit of {max_pixels} pixels")
+                try:
+                    im.load()  # full decode: detects truncation and corruption
+                except (OSError, SyntaxError, ValueError, EOFError, IndexError, struct_error) as e:
+                    raise _fail(p, f"truncated or corrupt image data ({_one_line(e)})") from e
+                try:
+                    orientation = im.getexif().get(0x0112)
+                except Exception:  # unreadable EXIF block: treat as upright
+                    orientation = None
+                try:
+                    rgb, alpha = _split(im)
+                except ValueError as e:
+                    raise _fail(p, f"{e}") from e
+    except ImageError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        raise _fail(p, f"image is too large (decompression-bomb guard: {_one_line(e)})") from e
+    except UnidentifiedImageError as e:
+        raise _fail(p, "not a recognised image file (supported: JPEG, PNG, WebP, BMP, TIFF, GIF)") from e
+    except OSError as e:
+        cause = e.strerror or f"truncated or corrupt image data ({_one_line(e)})"
+        raise _fail(p, f"cannot read image: {cause}") from e
+    except Exception as e:  # any other decoder failure is a corrupt file
+        raise _fail(p, f"cannot decode image ({type(e).__name__}: {_one_line(e)})") from e
+    method = _ORIENTATION.get(orientation) if isinstance(orientation, int) else None
+    if method is not None:
+        rgb = rgb.transpose(method)
+        alpha = alpha.transpose(method) if alpha is not None else None
+    rgb.info.clear()  # drop EXIF/ICC so a later save cannot re-rotate or re-tag the pixels
+    return LoadedImage(rgb=rgb, alpha=alpha, path=os.fspath(path))
+
+
+def load_rgb(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> Image.Image:
+    """Decode an image file to 8-bit RGB (alpha discarded); see :func:`load_image`."""
+    return load_image(path, max_pixels).rgb
+
+
+def save_image(rgb: Image.Image, path: str | os.PathLike, alpha: Image.Image | None = None,
+               quality: int = 95) -> None:
+    """Write ``rgb`` to ``path`` atomically, the format chosen by the extension.
+
+    ``alpha`` is put back for PNG, WebP and TIFF (resized with LANCZOS to the RGB size
+    if needed, e.g. after super-resolution); JPEG and BMP cannot hold it, so it is
+    dropped (no compositing).  ``quality`` (1-100) applies to JPEG and WebP.  Parent
+    directories are created; the file is written to a temporary name in the same
+    directory and renamed, so a failure never leaves a partial output.
+    """
+    p = Path(path)
+    fmt = SAVE_FORMATS.get(p.suffix.lower())
+    if fmt is None:
+        raise _fail(p, f"unsupported output extension {p.suffix or '(none)'!r}; "
+                       f"supported: {', '.join(SAVE_FORMATS)}")
+    if not 1 <= quality <= 100:
+        raise _fail(p, f"quality must be between 1 and 100, got {quality}")
+    out = rgb if rgb.mode == "RGB" else rgb.convert("RGB")
+    if alpha is not None and fmt in _ALPHA_FORMATS:
+        a = alpha if alpha.mode == "L" else alpha.convert("L")
+        if a.size != out.size:
+            a = a.resize(out.size, Image.Resampling.LANCZOS)
+        out = out.copy()
+        out.putalpha(a)
+    params: dict[str, object] = {
+        "JPEG": {"quality": quality}, "WEBP": {"quality": quality},
+        "PNG": {"compress_level": 6}, "TIFF": {"compression": "tiff_lzw"},
+    }.get(fmt, {})
+    try:
+        with atomic_write(p) as f:
+            out.save(f, format=fmt, **params)
+    except Exception as e:
+        cause = e.strerror if isinstance(e, OSError) and e.strerror else _one_line(e)
+        raise _fail(p, f"cannot write image ({cause})") from e
+
+
+def to_tensor(img: Image.Image) -> torch.Tensor:
+    """PIL image -> float32 tensor of shape (1, 3, H, W) with values in [0, 1]."""
+    import torch
+
+    a = np.array(img if img.mode == "RGB" else img.convert("RGB"), dtype=np.uint8)
+    return torch.from_numpy(a).permute(2, 0, 1).unsqueeze(0).float().div_(255.0).contiguous()
+
+
+def to_pil(t: torch.Tensor) -> Image.Image:
+    """Tensor (1, 3, H, W) or (3, H, W) in [0, 1] -> 8-bit RGB image (clamped, rounded)."""
+    import torch
+
+    t = t.detach()
+    if t.dim() == 4 and t.shape[0] == 1:
+        t = t[0]
+    if t.dim() != 3 or t.shape[0] != 3:
+        raise ValueError(f"expected a tensor of shape (1,3,H,W) or (3,H,W), got {tuple(t.shape)}")
+    t = torch.nan_to_num(t.to("cpu", torch.float32), nan=0.0).clamp_(0.0, 1.0)
+    a = t.mul_(255.0).round_().to(torch.uint8).permute(1, 2, 0).contiguous().numpy()
+    return Image.fromarray(a)

@@ -1,0 +1,85 @@
+"""Losses follow the paper's equations 2-5 exactly, including their normalisation."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from percepta.losses import (LossWeights, PerceptualLoss, feature_reconstruction_loss, gram_matrix, pixel_loss,
+                             style_reconstruction_loss, total_variation)
+from percepta.lossnet import VGG16LossNetwork
+
+
+def test_feature_loss_is_squared_distance_over_chw() -> None:
+    a, b = torch.zeros(1, 2, 3, 4), torch.zeros(1, 2, 3, 4)
+    b[0, 1, 2, 3] = 3.0  # one element differs by 3: ||.||^2 = 9, C*H*W = 24
+    assert feature_reconstruction_loss(a, b).item() == pytest.approx(9 / 24)
+    # averaged over the batch: a second, identical pair halves it
+    assert feature_reconstruction_loss(torch.cat([a, a]), torch.cat([b, a])).item() == pytest.approx(9 / 48)
+
+
+def test_gram_matrix_normalised_by_chw() -> None:
+    f = torch.arange(12, dtype=torch.float32).reshape(1, 2, 2, 3)
+    psi = f.reshape(2, 6)
+    assert torch.allclose(gram_matrix(f)[0], psi @ psi.T / 12)
+    # Grams do not depend on the spatial size: a 2x2 tiling of a feature map has the same Gram
+    tiled = f.repeat(1, 1, 2, 2)
+    assert torch.allclose(gram_matrix(tiled), gram_matrix(f))
+
+
+def test_style_loss_is_squared_frobenius_norm() -> None:
+    g1, g2 = torch.zeros(1, 3, 3), torch.zeros(1, 3, 3)
+    g2[0, 0, 1], g2[0, 2, 2] = 2.0, 1.0
+    assert style_reconstruction_loss(g1, g2).item() == pytest.approx(5.0)
+    assert style_reconstruction_loss(g1, g2, "mean").item() == pytest.approx(5.0 / 9)
+    # a (1, C, C) target broadcasts over a batch; the loss is the batch mean
+    assert style_reconstruction_loss(torch.cat([g1, g2]), g2).item() == pytest.approx(2.5)
+
+
+def test_pixel_and_tv() -> None:
+    a = torch.zeros(1, 3, 2, 2)
+    b = a.clone()
+    b[0, 0, 0, 0] = 0.5
+    assert pixel_loss(a, b).item() == pytest.approx(0.25 / 12)
+    step = torch.zeros(1, 1, 2, 2)
+    step[..., 1] = 1.0  # a vertical edge: horizontal differences are 255, vertical ones 0
+    assert total_variation(step).item() == pytest.approx(255.0**2)
+    assert total_variation(torch.full((1, 3, 8, 8), 0.3)).item() == 0.0
+
+
+def test_perceptual_loss_combines_weighted_terms(lossnet: VGG16LossNetwork, chicago64, wave64) -> None:
+    w = LossWeights(content=2.0, style=3e-4, tv=0.5)
+    loss = PerceptualLoss(w, lossnet)
+    loss.set_style(wave64)
+    out = chicago64.flip(-1)
+    terms = loss(out, chicago64)
+    f_out, f_c, f_s = lossnet(out), lossnet(chicago64), lossnet(wave64)
+    content = feature_reconstruction_loss(f_out["relu2_2"], f_c["relu2_2"])
+    style = sum(style_reconstruction_loss(gram_matrix(f_out[k]), gram_matrix(f_s[k]))
+                for k in ("relu1_2", "relu2_2", "relu3_3", "relu4_3"))
+    assert terms.parts["content"].item() == pytest.approx(2.0 * content.item(), rel=1e-5)
+    assert terms.parts["style"].item() == pytest.approx(3e-4 * style.item(), rel=1e-5)
+    assert terms.parts["tv"].item() == pytest.approx(0.5 * total_variation(out).item(), rel=1e-5)
+    assert terms.total.item() == pytest.approx(sum(v.item() for v in terms.parts.values()), rel=1e-6)
+    assert loss(chicago64, chicago64).parts["content"].item() == 0.0
+
+
+def test_style_targets_serve_any_size_and_batch(lossnet: VGG16LossNetwork, chicago64, wave64) -> None:
+    loss = PerceptualLoss(LossWeights(content=0.0, tv=0.0), lossnet)
+    loss.set_style(wave64)
+    single = loss(chicago64).total.item()
+    batch = loss(chicago64.repeat(3, 1, 1, 1)).total.item()
+    assert batch == pytest.approx(single, rel=1e-5)
+    larger = torch.nn.functional.interpolate(chicago64, size=(96, 80), mode="bilinear")
+    assert loss(larger).total.item() > 0
+
+
+def test_content_target_uses_only_shallow_layers(lossnet: VGG16LossNetwork, chicago64) -> None:
+    feats = PerceptualLoss(LossWeights(), lossnet).content_features(chicago64)
+    assert set(feats) == {"relu2_2"}
+
+
+def test_style_loss_prefers_the_style(lossnet: VGG16LossNetwork, chicago64, wave64) -> None:
+    loss = PerceptualLoss(LossWeights(content=0.0, tv=0.0), lossnet)
+    loss.set_style(wave64)
+    assert loss(wave64.flip(-1)).total.item() < 0.5 * loss(chicago64).total.item()

@@ -1,0 +1,144 @@
+"""Training: exact resume, Ctrl-C safety, data-parallel equivalence, logs and self-describing models."""
+
+from __future__ import annotations
+
+import csv
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from percepta.errors import PerceptaError
+from percepta.modelfile import load_model
+from percepta.train import TrainOptions, load_checkpoint, train
+
+from .conftest import PHOTOS, STYLES
+
+TINY = dict(size=32, style_size=64, batch_size=4, norm="instance", upsample="resize", width=0.25, blocks=1,
+            checkpoint_every=2, val_every=3, progress=False)
+
+
+@pytest.fixture(scope="module")
+def photo_dir(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("photos")
+    for name in ("opencv_baboon.jpg", "opencv_fruits.jpg", "mate_Garden.jpg", "lxqt_beam.jpg"):
+        shutil.copy(PHOTOS / name, folder / name)
+    (folder / "sub").mkdir()
+    shutil.copy(PHOTOS / "opencv_orange.jpg", folder / "sub" / "orange.jpg")  # found recursively
+    (folder / "broken.jpg").write_bytes(b"\xff\xd8\xff not really a jpeg")  # skipped with a warning
+    return folder
+
+
+def _opts(photo_dir: Path, out: Path, **kw) -> TrainOptions:
+    return TrainOptions("style", str(photo_dir), str(out), style=str(STYLES / "wave.jpg"), **{**TINY, **kw})
+
+
+def _weights(path: Path) -> dict[str, torch.Tensor]:
+    return load_model(path).net.state_dict()
+
+
+def test_training_writes_model_logs_and_validation(photo_dir, tmp_path) -> None:
+    with pytest.warns(UserWarning, match="broken.jpg"):
+        path = train(_opts(photo_dir, tmp_path / "m.safetensors", iters=6))
+    model = load_model(path)
+    meta = model.meta
+    assert meta["iterations"] == 6 and meta["style_image"] == "wave.jpg" and len(meta["style_sha256"]) == 64
+    assert meta["options"]["style_weight"] == TrainOptions.style_weight and meta["final_losses"]["total"] > 0
+    assert meta["style_thumbnail_jpeg_base64"]
+    logs = tmp_path / "m-training"
+    rows = list(csv.DictReader(open(logs / "losses.csv")))
+    assert [int(r["iteration"]) for r in rows] == list(range(1, 7))
+    assert {"total", "content", "style", "tv"} <= set(rows[0])
+    assert (logs / "losses.png").stat().st_size > 1000
+    assert sorted(p.name for p in (logs / "val").iterdir()) == ["iter_000003.png", "iter_000006.png"]
+    # training changed the network: its output is no longer the untrained one's
+    torch.manual_seed(0)
+    untrained = type(model.net)(model.config).eval()
+    x = torch.rand(1, 3, 32, 32)
+    with torch.no_grad():
+        assert (model.net(x) - untrained(x)).abs().mean() > 1e-3
+
+
+def test_resume_gives_identical_weights(photo_dir, tmp_path) -> None:
+    straight = train(_opts(photo_dir, tmp_path / "a.safetensors", iters=6, val_every=0))
+    first = _opts(photo_dir, tmp_path / "b.safetensors", iters=3, val_every=0)
+    train(first)
+    assert load_checkpoint(first.checkpoint_path)["iteration"] == 3
+    resumed = train(_opts(photo_dir, tmp_path / "b.safetensors", iters=6, val_every=0), resume=first.checkpoint_path)
+    for key, value in _weights(straight).items():
+        assert torch.equal(value, _weights(resumed)[key]), key
+    rows = list(csv.DictReader(open(tmp_path / "b-training" / "losses.csv")))
+    assert [int(r["iteration"]) for r in rows] == list(range(1, 7))
+
+
+def test_bad_data_and_checkpoint(tmp_path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(PerceptaError, match="no images"):
+        train(_opts(empty, tmp_path / "m.safetensors", iters=1))
+    with pytest.raises(PerceptaError, match="not found"):
+        train(_opts(tmp_path / "missing", tmp_path / "m.safetensors", iters=1))
+    (tmp_path / "bad.ckpt").write_bytes(b"nope")
+    with pytest.raises(PerceptaError, match="checkpoint"):
+        load_checkpoint(tmp_path / "bad.ckpt")
+
+
+def _cli(photo_dir: Path, out: Path, iters: int, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "percepta", "train", "style", "--style", str(STYLES / "wave.jpg"),
+            "--data", str(photo_dir), "-o", str(out), "--size", "32", "--style-size", "64", "--norm", "instance",
+            "--upsample", "resize", "--width", "0.25", "--blocks", "1", "--iters", str(iters),
+            "--checkpoint-every", "2", "--val-every", "0", *extra]
+
+
+def _env() -> dict[str, str]:
+    src = str(Path(__file__).resolve().parents[1] / "src")
+    return {**os.environ, "PYTHONPATH": src + os.pathsep + os.environ.get("PYTHONPATH", ""), "OMP_NUM_THREADS": "1"}
+
+
+def test_ctrl_c_saves_checkpoint_and_exits_cleanly(photo_dir, tmp_path) -> None:
+    out = tmp_path / "i.safetensors"
+    proc = subprocess.Popen(_cli(photo_dir, out, 100000), stderr=subprocess.PIPE, text=True, env=_env())
+    ckpt = tmp_path / "i.ckpt"
+    deadline = time.time() + 240
+    while not ckpt.exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "--resume" in err
+    state = load_checkpoint(ckpt)
+    assert state["iteration"] >= 2 and not out.exists()
+    assert not list(tmp_path.glob(".*.tmp"))  # no half-written files left behind
+
+
+def test_torchrun_two_processes_match_one(photo_dir, tmp_path) -> None:
+    """DDP over 2 CPU processes (gloo) on the same global batch gives the 1-process weights."""
+    single, double = tmp_path / "one.safetensors", tmp_path / "two.safetensors"
+    subprocess.run(_cli(photo_dir, single, 3), check=True, env=_env(), capture_output=True, timeout=600)
+    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+                           "-m", "percepta", *_cli(photo_dir, double, 3)[3:]],
+                          env=_env(), capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    one, two = load_model(single), load_model(double)
+    assert two.meta["iterations"] == 3
+    # Conv biases just before instance norm get a zero gradient in exact arithmetic, so Adam turns their
+    # rounding noise into lr-sized steps: compare every other weight, and the networks' outputs.
+    a, b = one.net.state_dict(), two.net.state_dict()
+    convs = [name for name, m in one.net.named_modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d))]
+    before_norm = {f"{name}.bias" for name in convs[:-1]}  # every conv but the output layer
+    compared = [key for key in a if key not in before_norm]
+    assert len(compared) > len(a) // 2
+    for key in compared:
+        assert torch.allclose(a[key], b[key], atol=2e-5, rtol=1e-4), key
+    torch.manual_seed(0)
+    untrained = type(one.net)(one.config).eval()
+    x = torch.rand(2, 3, 48, 48)
+    with torch.no_grad():
+        gap = (one.net(x) - two.net(x)).abs().max()
+        assert gap < 1e-3 and gap < 0.01 * (one.net(x) - untrained(x)).abs().max()
