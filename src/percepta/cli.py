@@ -100,6 +100,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--strength", type=_fraction, default=1.0, help="blend with the input, 0..1 (default 1)")
     p.add_argument("--device", default="cpu", help="cpu or cuda")
 
+    p = sub.add_parser("upscale", help="super-resolve images x4 or x8 with a trained SR model (section 4.2)")
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders")
+    p.add_argument("--scale", type=int, choices=(4, 8), default=4)
+    p.add_argument("-m", "--model", help="SR model name or file (default: the bundled feature-loss model for --scale)")
+    p.add_argument("-o", "--output", required=True, help="output file (one input) or folder")
+    p.add_argument("--tile", type=int, default=256, help="tile size in input pixels, 0 for none (default 256)")
+    p.add_argument("--overlap", type=int, default=16, help="context pixels around each tile (default 16)")
+    p.add_argument("--match-histogram", action="store_true",
+                   help="match the output's colour histogram to the input (the paper's post-processing)")
+    p.add_argument("--device", default="cpu", help="cpu or cuda")
+
+    p = sub.add_parser("eval", help="evaluate models")
+    esub = p.add_subparsers(dest="task", metavar="TASK", required=True)
+    e = esub.add_parser("sr", help="PSNR / SSIM (Y channel, border shaved) and relu2_2 distance vs bicubic")
+    e.add_argument("images", nargs="+", metavar="IMAGE", help="high-resolution images or folders")
+    e.add_argument("--scale", type=int, choices=(4, 8), default=4)
+    e.add_argument("-m", "--model", action="append", default=[], help="SR model name or file (repeatable)")
+    e.add_argument("--json", action="store_true", help="print JSON instead of a markdown table")
+
     p = sub.add_parser("models", help="list bundled and user models with their provenance")
 
     p = sub.add_parser("optimize", help="Gatys et al.'s optimisation baseline and feature/style reconstructions")
@@ -144,8 +163,29 @@ def _cmd_stylize(args: argparse.Namespace) -> None:
 
     outputs = stylize_files(args.inputs, args.model, args.output, max_size=args.max_size,
                             preserve_colors=args.preserve_color, strength=args.strength, device=args.device)
-    for path in outputs:
-        print(path)
+    for path, seconds in outputs:
+        print(f"{path}  ({seconds * 1000:.0f} ms)")
+
+
+def default_sr_model(scale: int) -> str:
+    """The bundled feature-loss model for a scale (``sr_x4_feat`` ...)."""
+    return f"sr_x{scale}_feat"
+
+
+def _cmd_upscale(args: argparse.Namespace) -> None:
+    from .upscale import upscale_files
+
+    outputs = upscale_files(args.inputs, args.model or default_sr_model(args.scale), args.output, tile=args.tile,
+                            overlap=args.overlap, match_histogram=args.match_histogram, device=args.device)
+    for path, seconds in outputs:
+        print(f"{path}  ({seconds * 1000:.0f} ms)")
+
+
+def _cmd_eval(args: argparse.Namespace) -> None:
+    from .metrics import evaluate_sr
+
+    report = evaluate_sr(args.images, args.scale, args.model)
+    print(report.to_json() if args.json else report.to_markdown())
 
 
 def _cmd_models(args: argparse.Namespace) -> None:
@@ -234,7 +274,7 @@ def _cmd_fetch_weights(args: argparse.Namespace) -> None:
     print(fetch_torchvision_weights())
 
 
-COMMANDS = {"stylize": _cmd_stylize, "models": _cmd_models, "optimize": _cmd_optimize, "train": _cmd_train,
+COMMANDS = {"stylize": _cmd_stylize, "upscale": _cmd_upscale, "eval": _cmd_eval, "models": _cmd_models, "optimize": _cmd_optimize, "train": _cmd_train,
             "info": _cmd_info, "fetch-weights": _cmd_fetch_weights}
 
 

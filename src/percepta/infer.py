@@ -10,8 +10,9 @@ keeping each input's EXIF orientation (applied) and alpha channel.
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
-from typing import Iterable, TypeVar
+from typing import Any, Callable, Iterable, TypeVar
 
 import torch
 from PIL import Image
@@ -114,14 +115,28 @@ def output_paths(inputs: list[Path], output: str | os.PathLike, suffix: str = ""
     return [out / f"{p.stem}{suffix}{ext(p)}" for p in inputs]
 
 
-def stylize_files(inputs: Iterable[str | os.PathLike], model: str | os.PathLike | Model,
-                  output: str | os.PathLike, **options: object) -> list[Path]:
-    """Stylise image files (or folders of them) into ``output``; alpha is carried over."""
+def process_files(inputs: Iterable[str | os.PathLike], model: str | os.PathLike | Model, output: str | os.PathLike,
+                  transform: Callable[[Image.Image, Model], Image.Image], device: str = "cpu") -> list[tuple[Path, float]]:
+    """Apply ``transform(rgb, model)`` to image files (or folders of them), writing into ``output``.
+
+    Each input's EXIF orientation is applied and its alpha carried over (resized to the output by
+    ``save_image``). Returns each output path with the seconds ``transform`` took (I/O excluded).
+    """
     files = expand_inputs(inputs)
     targets = output_paths(files, output)
-    loaded = load_model(model, str(options.get("device", "cpu")))
+    loaded = load_model(model, device)
+    done = []
     for src, dst in zip(files, targets):
         img = load_image(src)
-        styled = stylize(img.rgb, loaded, **options)  # type: ignore[arg-type]
-        save_image(styled, dst, img.alpha)  # alpha is resized to the output if --max-size shrank it
-    return targets
+        start = time.perf_counter()
+        result = transform(img.rgb, loaded)
+        done.append((dst, time.perf_counter() - start))
+        save_image(result, dst, img.alpha)
+    return done
+
+
+def stylize_files(inputs: Iterable[str | os.PathLike], model: str | os.PathLike | Model,
+                  output: str | os.PathLike, **options: Any) -> list[tuple[Path, float]]:
+    """Stylise image files (or folders of them) into ``output``; ``options`` are :func:`stylize`'s."""
+    return process_files(inputs, model, output, lambda rgb, m: stylize(rgb, m, **options),
+                         str(options.get("device", "cpu")))

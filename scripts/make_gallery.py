@@ -1,0 +1,54 @@
+"""The README's gallery: held-out photos (rows) x bundled style models (columns), with the paintings on top.
+
+    python scripts/make_gallery.py [--size 256] [--out docs/gallery.jpg]
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import io
+from pathlib import Path
+
+from PIL import Image
+
+import percepta
+from percepta.image import load_rgb, save_image
+from percepta.modelfile import BUNDLED_DIR
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data"
+PHOTOS = [DATA / "content" / n for n in ("chicago.jpg", "hoovertowernight.jpg", "amber.jpg")]
+
+
+def fit(img: Image.Image, size: int) -> Image.Image:
+    """Centre-crop to a square and resize to size x size."""
+    side = min(img.size)
+    left, top = (img.width - side) // 2, (img.height - side) // 2
+    return img.crop((left, top, left + side, top + side)).resize((size, size), Image.Resampling.LANCZOS)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--size", type=int, default=256)
+    parser.add_argument("--out", default=str(ROOT / "docs" / "gallery.jpg"))
+    args = parser.parse_args()
+    s = args.size
+    models = [percepta.load_model(p) for p in sorted(BUNDLED_DIR.glob("*.safetensors"))]
+    grid = Image.new("RGB", (s * (len(models) + 1), s * (len(PHOTOS) + 1)), "white")
+    for j, model in enumerate(models, start=1):
+        thumb = Image.open(io.BytesIO(base64.b64decode(model.meta["style_thumbnail_jpeg_base64"])))
+        style_file = DATA / "styles" / model.meta["style_image"]
+        painting = load_rgb(style_file) if style_file.is_file() else thumb
+        grid.paste(fit(painting, s), (j * s, 0))
+    for i, path in enumerate(PHOTOS, start=1):
+        photo = fit(load_rgb(path), s * 2)  # stylise at 512 px, show at 256
+        grid.paste(photo.resize((s, s), Image.Resampling.LANCZOS), (0, i * s))
+        for j, model in enumerate(models, start=1):
+            grid.paste(percepta.stylize(photo, model).resize((s, s), Image.Resampling.LANCZOS), (j * s, i * s))
+    save_image(grid, args.out, quality=88)
+    print(args.out)
+
+
+if __name__ == "__main__":
+    main()

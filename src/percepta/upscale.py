@@ -1,0 +1,118 @@
+"""Single-image super-resolution with a trained x4 / x8 network (paper section 4.2), tiled.
+
+:func:`upscale` takes a PIL image or an RGB tensor and returns the same kind, exactly ``scale`` times
+the input's size. Large inputs are processed in tiles so that memory stays bounded: the low-resolution
+input is cut into ``tile`` x ``tile`` tiles, each run with ``overlap`` pixels of extra context on every
+side (clipped at the image border), the context is cropped off the output tile and the result pasted in
+place -- no blending. The paper's SR networks (c9s1-64, four padded residual blocks, log2(scale)
+stride-1/2 convs, c9s1-3) see at most ~15 low-resolution pixels to each side (9x9 conv: 4, eight 3x3
+convs: 8, the x2 upsamplers and the last 9x9 conv at output resolution: ~2-3), so with the default
+``overlap=16`` a tile's output equals the untiled output up to floating-point rounding. Batch-norm
+models in eval mode are per-pixel affine, hence tile-safe; instance-norm models normalise with
+statistics of the whole (tile) image, so they are not: a model with ``config.norm == "instance"`` is
+always run untiled, whatever ``tile`` says.
+
+``match_histogram=True`` is the paper's post-processing for SR: the output's colour histogram is
+matched, per channel, to the low-resolution input's (``skimage.exposure.match_histograms``).
+:func:`upscale_files` handles files and folders like :func:`percepta.infer.stylize_files`: greyscale
+inputs load as RGB, and an alpha channel is carried over (resized to the output by ``save_image``).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Iterable
+
+import torch
+from PIL import Image
+from torch import Tensor
+
+from .errors import ImageError, PerceptaError
+from .image import to_pil, to_tensor
+from .infer import MAX_INFERENCE_PIXELS, ImageLike, process_files, run_network
+from .modelfile import Model, load_model
+from .runtime import tune_allocator
+
+
+def match_histograms(output: Tensor, reference: Tensor) -> Tensor:
+    """Per-channel histogram matching of ``output`` to ``reference`` ((N, 3, H, W) each, any sizes).
+
+    The paper's SR post-processing (section 4.2), image by image, with scikit-image.
+    """
+    from skimage.exposure import match_histograms as _match
+
+    matched = [
+        torch.from_numpy(_match(o.permute(1, 2, 0).numpy(), r.permute(1, 2, 0).numpy(), channel_axis=-1))
+        .permute(2, 0, 1).float()
+        for o, r in zip(output.detach().cpu(), reference.detach().cpu())
+    ]
+    return torch.stack(matched).clamp(0.0, 1.0)
+
+
+def _untiled(model: Model, x: Tensor) -> Tensor:
+    s = model.config.scale
+    pixels = x.shape[-2] * x.shape[-1] * s * s
+    if pixels > MAX_INFERENCE_PIXELS:
+        why = "instance-norm models cannot be tiled" if model.config.norm == "instance" else "use tiling (tile > 0)"
+        raise ImageError(f"{x.shape[-1]}x{x.shape[-2]} x{s} is too large to upscale in one piece "
+                         f"(output limit {MAX_INFERENCE_PIXELS:,} pixels); {why}")
+    return run_network(model, x)
+
+
+def _tiled(model: Model, x: Tensor, tile: int, overlap: int) -> Tensor:
+    """Run ``model`` on overlapping tiles of ``x`` and paste the cropped outputs together."""
+    n, _, h, w = x.shape
+    s = model.config.scale
+    if h <= tile and w <= tile:
+        return run_network(model, x)
+    out = torch.empty(n, 3, h * s, w * s)
+    for top in range(0, h, tile):
+        for left in range(0, w, tile):
+            bottom, right = min(top + tile, h), min(left + tile, w)
+            t0, l0 = max(top - overlap, 0), max(left - overlap, 0)
+            t1, l1 = min(bottom + overlap, h), min(right + overlap, w)
+            y = run_network(model, x[:, :, t0:t1, l0:l1])
+            dy, dx = (top - t0) * s, (left - l0) * s
+            out[:, :, top * s : bottom * s, left * s : right * s] = \
+                y[:, :, dy : dy + (bottom - top) * s, dx : dx + (right - left) * s]
+    return out
+
+
+def upscale(image: ImageLike, model: str | os.PathLike | Model, *, tile: int = 256, overlap: int = 16,
+            match_histogram: bool = False, device: str = "cpu") -> ImageLike:
+    """Super-resolve a PIL image or an RGB tensor ((3, H, W) or (N, 3, H, W) in [0, 1]).
+
+    ``model``: a super-resolution :class:`Model`, name or path (a style model raises PerceptaError).
+    Returns the input's kind, of size (H * scale, W * scale). ``tile`` (low-resolution pixels, 0 = off)
+    and ``overlap`` (context per side) bound memory (see the module docstring; instance-norm models
+    run untiled). ``match_histogram``: match the output's colours to the input's (paper section 4.2).
+    """
+    tune_allocator()
+    if tile < 0 or overlap < 0:
+        raise ValueError(f"tile and overlap must be >= 0, not {tile} and {overlap}")
+    model = load_model(model, device)
+    if model.task != "sr":
+        raise PerceptaError(f"{model.name} is a {model.task} model, not a super-resolution model")
+    if isinstance(image, Image.Image):
+        x = to_tensor(image.convert("RGB"))
+    else:
+        if image.dim() not in (3, 4) or image.shape[-3] != 3:
+            raise ValueError(f"expected an RGB tensor (3, H, W) or (N, 3, H, W), got {tuple(image.shape)}")
+        x = (image if image.dim() == 4 else image.unsqueeze(0)).detach().float().cpu()
+    if tile and model.config.norm != "instance":
+        y = _tiled(model, x, tile, overlap)
+    else:
+        y = _untiled(model, x)
+    if match_histogram:
+        y = match_histograms(y, x)
+    if isinstance(image, Image.Image):
+        return to_pil(y)
+    return y if image.dim() == 4 else y[0]
+
+
+def upscale_files(inputs: Iterable[str | os.PathLike], model: str | os.PathLike | Model,
+                  output: str | os.PathLike, **options: Any) -> list[tuple[Path, float]]:
+    """Upscale image files (or folders of them) into ``output``; ``options`` are :func:`upscale`'s."""
+    return process_files(inputs, model, output, lambda rgb, m: upscale(rgb, m, **options),
+                         str(options.get("device", "cpu")))

@@ -1,0 +1,120 @@
+"""Super-resolution inference: exact sizes, tiling, PIL/tensor, histogram matching, alpha, bad models."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from percepta.errors import PerceptaError
+from percepta.image import load_image, to_pil, to_tensor
+from percepta.infer import run_network
+from percepta.modelfile import Model, save_model
+from percepta.nets import NetConfig, TransformNet
+from percepta.upscale import upscale, upscale_files
+
+from .conftest import CONTENT, PHOTOS, photo
+
+
+def _sr_model(scale: int = 4, norm: str = "batch", upsample: str = "transpose") -> Model:
+    """A tiny random-init SR network in eval mode, with non-trivial batch-norm running statistics."""
+    torch.manual_seed(scale)
+    net = TransformNet(NetConfig.super_resolution(scale, norm, upsample, width=0.25))  # type: ignore[arg-type]
+    for m in net.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.2, 0.2)
+            m.running_var.uniform_(0.5, 2.0)
+    return Model(net.eval(), {"name": f"tiny-x{scale}"})
+
+
+@pytest.fixture(scope="module")
+def lr() -> torch.Tensor:
+    return photo(PHOTOS / "opencv_baboon.jpg", 53, square=False)[:, :, :37, :53]  # H 37, W 53
+
+
+@pytest.mark.parametrize("scale", [4, 8])
+def test_exact_sizes(lr: torch.Tensor, scale: int) -> None:
+    model = _sr_model(scale)
+    assert lr.shape[-2:] == (37, 53)
+    y = upscale(lr, model, tile=16)
+    assert y.shape == (1, 3, 37 * scale, 53 * scale)
+    assert upscale(lr[0], model, tile=0).shape == (3, 37 * scale, 53 * scale)
+    assert 0 <= float(y.min()) and float(y.max()) <= 1
+
+
+@pytest.mark.parametrize("upsample", ["transpose", "resize"])
+def test_tiled_matches_untiled(lr: torch.Tensor, upsample: str) -> None:
+    model = _sr_model(4, upsample=upsample)
+    whole = upscale(lr, model, tile=0)
+    assert torch.equal(whole, run_network(model, lr))
+    tiled = upscale(lr, model, tile=16, overlap=16)  # 3 x 4 tiles; context covers the receptive field
+    assert (tiled - whole).abs().max() < 1e-4
+    # with too little context the outputs differ, but only near the tile seams (row 32, column 32)
+    seams = upscale(lr, model, tile=32, overlap=2)
+    diff = (seams - whole).abs().amax(dim=(0, 1))
+    assert diff.max() > 1e-5
+    assert diff[: 18 * 4, : 18 * 4].max() < 1e-4  # > 14 low-resolution pixels from both seams
+
+
+def test_instance_norm_runs_untiled(lr: torch.Tensor) -> None:
+    model = _sr_model(4, norm="instance")
+    assert torch.equal(upscale(lr, model, tile=16, overlap=0), run_network(model, lr))
+
+
+def test_pil_in_pil_out(lr: torch.Tensor) -> None:
+    model = _sr_model(4)
+    img = to_pil(lr)
+    assert img.size == (53, 37)
+    out = upscale(img, model, tile=24)
+    assert isinstance(out, Image.Image) and out.mode == "RGB" and out.size == (212, 148)
+    ref = upscale(to_tensor(img), model, tile=24)
+    assert np.abs(np.asarray(out, dtype=float) - ref[0].permute(1, 2, 0).numpy() * 255).max() <= 1.0
+    grey = upscale(img.convert("L"), model)
+    assert grey.size == (212, 148) and grey.mode == "RGB"
+
+
+def test_match_histogram(lr: torch.Tensor) -> None:
+    model = _sr_model(4)
+    plain = upscale(lr, model)
+    matched = upscale(lr, model, match_histogram=True)
+    assert matched.shape == plain.shape and 0 <= float(matched.min()) and float(matched.max()) <= 1
+    target = lr.mean(dim=(2, 3))
+    before = (plain.mean(dim=(2, 3)) - target).abs()
+    after = (matched.mean(dim=(2, 3)) - target).abs()
+    assert (after < before).all() and after.max() < 0.01
+    # per channel, the output's sorted values follow the input's quantiles
+    for c in range(3):
+        q = torch.tensor([0.1, 0.5, 0.9])
+        assert torch.allclose(torch.quantile(matched[0, c].flatten(), q), torch.quantile(lr[0, c].flatten(), q),
+                              atol=0.02)
+
+
+def test_wrong_task_and_bad_options(lr: torch.Tensor, tmp_path) -> None:
+    style = save_model(tmp_path / "style.safetensors", TransformNet(NetConfig.style("instance", "resize", 0.25, 1)))
+    with pytest.raises(PerceptaError, match="not a super-resolution model"):
+        upscale(lr, style)
+    with pytest.raises(ValueError):
+        upscale(lr, _sr_model(4), tile=-1)
+    with pytest.raises(ValueError):
+        upscale(lr[0, :1], _sr_model(4))
+
+
+def test_upscale_files_keeps_alpha(tmp_path) -> None:
+    rgb = Image.open(CONTENT / "chicago.jpg").convert("RGB").resize((23, 17))
+    alpha = Image.linear_gradient("L").resize((23, 17))
+    rgba = rgb.copy()
+    rgba.putalpha(alpha)
+    src = tmp_path / "in.png"
+    rgba.save(src)
+    model = save_model(tmp_path / "sr.safetensors", _sr_model(4).net, {"name": "sr"})
+    ((dst, _),) = upscale_files([src], model, tmp_path / "out.png", tile=8, overlap=16)
+    out = Image.open(dst)
+    assert out.mode == "RGBA" and out.size == (92, 68)
+    loaded = load_image(dst)
+    assert loaded.alpha is not None
+    a = np.asarray(loaded.alpha, dtype=float)
+    assert a[0].mean() < 40 and a[-1].mean() > 215  # the gradient survives the x4 resize
+    # folder in -> folder out
+    targets = [path for path, _ in upscale_files([tmp_path], model, tmp_path / "outdir")]
+    assert [p.name for p in targets] == ["in.png", "out.png"] and all(p.is_file() for p in targets)
