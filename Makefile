@@ -14,10 +14,10 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(VENV)/bin/percepta stylize examples/picos_de_europa.jpg -m wave --max-size 512 -o $(OUT)/picos_de_europa_wave.jpg
+	$(VENV)/bin/percepta stylize src/percepta/examples/picos_de_europa.jpg -m wave --max-size 512 -o $(OUT)/picos_de_europa_wave.jpg
 
 optimize-demo: $(STAMP)
-	$(VENV)/bin/percepta optimize --content examples/picos_de_europa.jpg --style examples/hokusai_great_wave.jpg \
+	$(VENV)/bin/percepta optimize --content src/percepta/examples/picos_de_europa.jpg --style src/percepta/examples/hokusai_great_wave.jpg \
 		--size 192 --iters 60 -o $(OUT)/picos_de_europa_optimized.jpg
 
 test: $(STAMP)

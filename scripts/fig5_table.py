@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from dataclasses import asdict
 from pathlib import Path
 
@@ -19,11 +20,39 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from percepta.bench import objective_comparison  # noqa: E402
-from percepta.modelfile import BUNDLED_DIR  # noqa: E402
+from percepta.bench import (objective_comparison, objective_loss, optimization_curve, square_crop,  # noqa: E402
+                            training_weights)
+from percepta.image import load_rgb, to_tensor  # noqa: E402
+from percepta.infer import resize_to_max  # noqa: E402
+from percepta.modelfile import BUNDLED_DIR, load_model  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 HELD_OUT = [DATA / "content" / n for n in ("chicago.jpg", "hoovertowernight.jpg", "amber.jpg")]
+CACHE = Path.home() / ".cache" / "percepta-train" / "fig5_curves.json"
+
+
+def curve_key(style: str, weights, style_size, size: int, iters: int) -> str:
+    """What an optimisation curve depends on (not the model): objective, style image, sizes, photos."""
+    return json.dumps([style, asdict(weights), style_size, size, iters, [p.name for p in HELD_OUT]], sort_keys=True)
+
+
+def precompute(styles: list[str], size: int, iters: int) -> None:
+    """Optimisation curves from the training recipe's objective, before the models exist (cached)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from train_bundled_models import recipe
+
+    cache = json.loads(CACHE.read_text()) if CACHE.is_file() else {}
+    for style in styles:
+        opts = recipe(style, 1, None)
+        weights = opts.loss_weights()
+        key = curve_key(style, weights, opts.style_size, size, iters)
+        if key in cache:
+            continue
+        loss = objective_loss(weights, to_tensor(resize_to_max(load_rgb(opts.style), opts.style_size)))
+        print(f"{style}: optimisation curves", flush=True)
+        cache[key] = [optimization_curve(loss, square_crop(p, size), iters) for p in HELD_OUT]
+        CACHE.parent.mkdir(parents=True, exist_ok=True)
+        CACHE.write_text(json.dumps(cache))
 
 
 def main() -> None:
@@ -32,14 +61,22 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--models", default=",".join(sorted(p.stem.split(".")[0] for p in BUNDLED_DIR.glob("*.safetensors"))))
     parser.add_argument("--out", default="docs")
+    parser.add_argument("--precompute", metavar="STYLES", help="only compute (and cache) the optimisation curves "
+                        "of these styles from scripts/train_bundled_models.py's recipe")
     args = parser.parse_args()
+    if args.precompute:
+        precompute(args.precompute.split(","), args.size, args.iters)
+        return
+    cache = json.loads(CACHE.read_text()) if CACHE.is_file() else {}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     results = []
     for name in args.models.split(","):
         style = DATA / "styles" / f"{name}.jpg"
         print(f"{name}: {args.iters} L-BFGS iterations on {len(HELD_OUT)} photos at {args.size}px", flush=True)
-        results.append(objective_comparison(name, HELD_OUT, args.iters, args.size, style, progress=False))
+        weights, _, style_size = training_weights(load_model(name))
+        curves = cache.get(curve_key(name, weights, style_size, args.size, args.iters))
+        results.append(objective_comparison(name, HELD_OUT, args.iters, args.size, style, curves=curves))
     checkpoints = [k for k in (50, 100, 200, 300, 500) if k <= args.iters]
     lines = [f"| model | network | " + " | ".join(f"L-BFGS {k}" for k in checkpoints) + " | network reached at |",
              "|---|---|" + "---|" * len(checkpoints) + "---|"]

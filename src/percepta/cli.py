@@ -36,6 +36,16 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _int_list(text: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(t) for t in text.split(",") if t.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, not {text!r}") from None
+    if not values or min(values) <= 0:
+        raise argparse.ArgumentTypeError(f"expected positive integers, not {text!r}")
+    return values
+
+
 def _fraction(text: str) -> float:
     value = float(text)
     if not 0.0 <= value <= 1.0:
@@ -153,6 +163,27 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train_common(t)
     _add_loss_options(t, style=False)
 
+    p = sub.add_parser("bench", help="reproduce the paper's experiments on this machine")
+    bsub = p.add_subparsers(dest="bench", metavar="BENCH", required=True)
+    b = bsub.add_parser("speed", help="Table 1: optimisation vs one forward pass, per image size")
+    b.add_argument("--sizes", type=_int_list, default=(256, 512, 1024))
+    b.add_argument("--iters", type=_int_list, default=(100, 300, 500))
+    b.add_argument("--device", default="cpu")
+    b.add_argument("--quick", action="store_true", help="extrapolate optimisation time from 10 measured iterations")
+    b.add_argument("-m", "--model", help="time this model instead of the paper's network")
+    b.add_argument("--out", default="bench-out", help="report folder (default %(default)s)")
+    b = bsub.add_parser("objective", help="Fig. 5: optimisation loss per iteration vs the network's loss")
+    b.add_argument("-m", "--model", required=True)
+    b.add_argument("--images", nargs="+", help="images or folders (default: the bundled example photo)")
+    b.add_argument("--iters", type=_positive_int, default=500)
+    b.add_argument("--sizes", type=_int_list, default=(256,))
+    b.add_argument("--out", default="bench-out")
+    b = bsub.add_parser("reconstruct", help="Figs. 3-4: reconstructions from features and from Grams")
+    b.add_argument("--image", help="target image (default: the bundled example photo)")
+    b.add_argument("--size", type=_positive_int, default=256)
+    b.add_argument("--iters", type=_positive_int, default=200)
+    b.add_argument("--out", default="bench-out")
+
     sub.add_parser("info", help="versions, and where the VGG-16 weights come from")
     sub.add_parser("fetch-weights", help="download torchvision's VGG-16 IMAGENET1K_FEATURES (needs internet)")
     return parser
@@ -250,6 +281,21 @@ def _cmd_train(args: argparse.Namespace) -> None:
         print(path)
 
 
+def _cmd_bench(args: argparse.Namespace) -> None:
+    from . import bench
+
+    if args.bench == "speed":
+        print(bench.bench_speed(args.out, args.sizes, args.iters, args.device, args.quick, args.model))
+    elif args.bench == "objective":
+        from .infer import expand_inputs
+
+        images = expand_inputs(args.images) if args.images else [bench.EXAMPLE_CONTENT]
+        print(bench.bench_objective(args.out, args.model, images, args.iters, args.sizes))
+    else:
+        print(bench.bench_reconstruct(args.out, args.image or bench.EXAMPLE_CONTENT, args.size, args.iters))
+    print(f"report: {args.out}/{args.bench}.md")
+
+
 def _cmd_info(args: argparse.Namespace) -> None:
     import platform
 
@@ -274,7 +320,7 @@ def _cmd_fetch_weights(args: argparse.Namespace) -> None:
     print(fetch_torchvision_weights())
 
 
-COMMANDS = {"stylize": _cmd_stylize, "upscale": _cmd_upscale, "eval": _cmd_eval, "models": _cmd_models, "optimize": _cmd_optimize, "train": _cmd_train,
+COMMANDS = {"stylize": _cmd_stylize, "upscale": _cmd_upscale, "eval": _cmd_eval, "models": _cmd_models, "optimize": _cmd_optimize, "train": _cmd_train, "bench": _cmd_bench,
             "info": _cmd_info, "fetch-weights": _cmd_fetch_weights}
 
 

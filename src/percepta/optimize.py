@@ -9,7 +9,7 @@ with L-BFGS (or Adam). With a single loss term it gives the paper's feature and 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Literal
+from typing import Callable, Literal, Sequence
 
 import torch
 from torch import Tensor
@@ -97,19 +97,22 @@ def stylize_by_optimization(content: Tensor, style: Tensor, weights: LossWeights
     return optimize_image(loss, content, initial_image(content, init, seed), iters, optimizer, lr, progress)
 
 
-def reconstruct(target: Tensor, layer: str, kind: Literal["features", "style"] = "features",
+def reconstruct(target: Tensor, layer: str | Sequence[str], kind: Literal["features", "style"] = "features",
                 iters: int = 200, optimizer: Optimizer = "lbfgs", seed: int = 0, tv: float = 0.0,
                 progress: bool = True, lossnet: VGG16LossNetwork | None = None) -> OptimizeResult:
     """Paper Figs. 3-4: from white noise, find an image whose ``layer`` features (or Grams) match ``target``'s.
+
+    ``layer`` may be several layers (the paper's style reconstructions use relu1_2 up to a depth).
 
     Feature reconstructions from shallow layers look like the target; from deep layers they keep its
     content and layout but not colour or texture. Style reconstructions keep colours and textures
     but not spatial structure.
     """
+    layers = (layer,) if isinstance(layer, str) else tuple(layer)
     if kind == "features":
-        weights = LossWeights(content=1.0, style=0.0, tv=tv, content_layers=(layer,))
+        weights = LossWeights(content=1.0, style=0.0, tv=tv, content_layers=layers)
     elif kind == "style":
-        weights = LossWeights(content=0.0, style=1.0, tv=tv, style_layers=(layer,))
+        weights = LossWeights(content=0.0, style=1.0, tv=tv, style_layers=layers)
     else:
         raise ValueError(f"kind must be 'features' or 'style', not {kind!r}")
     loss = PerceptualLoss(weights, lossnet)

@@ -1,0 +1,67 @@
+"""`percepta bench`: each experiment runs at tiny sizes and reports measured numbers."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from PIL import Image
+
+from percepta.bench import bench_objective, bench_reconstruct, bench_speed
+from percepta.cli import main
+from percepta.train import TrainOptions, train
+
+from .conftest import CONTENT, PHOTOS, STYLES
+
+
+@pytest.fixture(scope="module")
+def tiny_style_model(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("bench")
+    opts = TrainOptions("style", str(PHOTOS), str(folder / "tiny.safetensors"), style=str(STYLES / "wave.jpg"),
+                        size=32, style_size=64, iters=2, norm="instance", upsample="resize", width=0.25, blocks=1,
+                        val_every=0, progress=False)
+    return train(opts)
+
+
+def test_speed_is_measured(tmp_path) -> None:
+    table = bench_speed(tmp_path, sizes=(32, 64), iters=(2, 4))
+    rows = json.loads((tmp_path / "speed.json").read_text())
+    assert len(rows) == 4 and table.count("\n") == 5
+    by = {(r["size"], r["iters"]): r for r in rows}
+    for size in (32, 64):
+        assert by[size, 4]["optimization_seconds"] > by[size, 2]["optimization_seconds"] > 0
+        assert by[size, 2]["network_seconds"] == by[size, 4]["network_seconds"] > 0
+        assert not by[size, 2]["estimated"]
+    assert by[64, 4]["optimization_seconds"] != by[32, 4]["optimization_seconds"]
+    assert "Machine:" in (tmp_path / "speed.md").read_text()
+
+
+def test_quick_speed_extrapolates_and_says_so(tmp_path, capsys) -> None:
+    assert main(["bench", "speed", "--sizes", "32", "--iters", "100,300", "--quick", "--out", str(tmp_path)]) == 0
+    rows = json.loads((tmp_path / "speed.json").read_text())
+    assert all(r["estimated"] for r in rows)
+    assert rows[1]["optimization_seconds"] == pytest.approx(3 * rows[0]["optimization_seconds"])
+    assert "(estimated)" in capsys.readouterr().out
+
+
+def test_objective_curve_and_crossing(tmp_path, tiny_style_model) -> None:
+    images = [CONTENT / "chicago.jpg", CONTENT / "amber.jpg"]
+    table = bench_objective(tmp_path, str(tiny_style_model), images, iters=4, sizes=(32, 48))
+    data = json.loads((tmp_path / "objective.json").read_text())
+    assert [d["size"] for d in data] == [32, 48]
+    for d in data:
+        assert len(d["curve"]) == 5 and d["curve"][-1] < d["curve"][0]
+        assert d["network_loss"] > 0 and len(d["network_losses"]) == 2
+        assert d["crossing"] is None or 0 <= d["crossing"] <= 4
+    assert data[0]["curve"] != data[1]["curve"]
+    assert "crossing iteration" in table and (tmp_path / "objective.png").stat().st_size > 1000
+
+
+def test_reconstruction_grid(tmp_path) -> None:
+    path = bench_reconstruct(tmp_path, CONTENT / "chicago.jpg", size=32, iters=3)
+    with Image.open(path) as grid:
+        assert grid.size == (4 * 32, 3 * (32 + 14))
+        pixels = torch.tensor(list(grid.convert("L").getdata()), dtype=torch.float32)
+    assert pixels.std() > 10  # pictures, not a blank canvas
+    assert "relu4_3" in (tmp_path / "reconstruct.md").read_text() or "Grams" in (tmp_path / "reconstruct.md").read_text()
