@@ -78,7 +78,7 @@ def main() -> None:
         curves = cache.get(curve_key(name, weights, style_size, args.size, args.iters))
         results.append(objective_comparison(name, HELD_OUT, args.iters, args.size, style, curves=curves))
     checkpoints = [k for k in (50, 100, 200, 300, 500) if k <= args.iters]
-    lines = [f"| model | network | " + " | ".join(f"L-BFGS {k}" for k in checkpoints) + " | network reached at |",
+    lines = ["| model | network | " + " | ".join(f"L-BFGS {k}" for k in checkpoints) + " | network reached at |",
              "|---|---|" + "---|" * len(checkpoints) + "---|"]
     for r in results:
         crossing = f"{r.crossing} iterations" if r.crossing is not None else f"> {args.iters} iterations"

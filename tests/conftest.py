@@ -17,7 +17,8 @@ PHOTOS = DATA / "photos"
 STYLES = DATA / "styles"
 CONTENT = DATA / "content"
 
-torch.set_num_threads(min(2, os.cpu_count() or 1))
+if "OMP_NUM_THREADS" not in os.environ:
+    torch.set_num_threads(min(2, os.cpu_count() or 1))
 
 
 def photo(path: Path, size: int, square: bool = True) -> torch.Tensor:

@@ -142,3 +142,16 @@ def test_torchrun_two_processes_match_one(photo_dir, tmp_path) -> None:
     with torch.no_grad():
         gap = (one.net(x) - two.net(x)).abs().max()
         assert gap < 1e-3 and gap < 0.01 * (one.net(x) - untrained(x)).abs().max()
+
+
+@pytest.mark.parametrize("loss", ["feat", "pixel"])
+def test_super_resolution_training(photo_dir, tmp_path, loss: str) -> None:
+    opts = TrainOptions("sr", str(photo_dir), str(tmp_path / f"sr_{loss}.safetensors"), scale=4, sr_loss=loss,
+                        size=32, iters=3, width=0.25, checkpoint_every=2, val_every=3, progress=False)
+    with pytest.warns(UserWarning):
+        model = load_model(train(opts))
+    assert model.task == "sr" and model.config.scale == 4 and model.meta["options"]["sr_loss"] == loss
+    parts = set(list(csv.DictReader(open(tmp_path / f"sr_{loss}-training" / "losses.csv")))[0])
+    assert ("content" in parts) == (loss == "feat") and ("pixel" in parts) == (loss == "pixel")
+    with torch.no_grad():
+        assert model.net(torch.rand(1, 3, 9, 11)).shape == (1, 3, 36, 44)

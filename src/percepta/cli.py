@@ -320,7 +320,8 @@ def _cmd_fetch_weights(args: argparse.Namespace) -> None:
     print(fetch_torchvision_weights())
 
 
-COMMANDS = {"stylize": _cmd_stylize, "upscale": _cmd_upscale, "eval": _cmd_eval, "models": _cmd_models, "optimize": _cmd_optimize, "train": _cmd_train, "bench": _cmd_bench,
+COMMANDS = {"stylize": _cmd_stylize, "upscale": _cmd_upscale, "eval": _cmd_eval, "models": _cmd_models,
+            "optimize": _cmd_optimize, "train": _cmd_train, "bench": _cmd_bench,
             "info": _cmd_info, "fetch-weights": _cmd_fetch_weights}
 
 

@@ -25,7 +25,7 @@ import torch
 import torch.distributed as dist
 from tqdm.auto import tqdm
 
-from .data import Batch, PhotoBatches, sr_batch, style_batch
+from .data import Batch, PhotoBatches, degrade, sr_batch, style_batch
 from .errors import PerceptaError
 from .fsutil import atomic_write
 from .image import load_rgb, save_image, to_pil, to_tensor
@@ -240,8 +240,6 @@ def _validation_inputs(opts: TrainOptions, photos: PhotoBatches) -> list[torch.T
     out = []
     for img in images:
         if opts.task == "sr":  # the degraded centre crop
-            from .data import degrade
-
             s = opts.scale
             h, w = img.shape[-2:]
             side = min(h, w, 256) // s * s
