@@ -16,11 +16,10 @@ from scratch and every later one warm-started from it.
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
 from pathlib import Path
 
-from percepta.train import TrainOptions, options_from_checkpoint, train
+from percepta.train import TrainOptions, train_resumable
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 WORK = Path.home() / ".cache" / "percepta-train"
@@ -60,17 +59,8 @@ def main() -> None:
     for style in args.styles.split(","):
         iters = args.iters if first is None else args.warm_iters
         opts = recipe(style, iters, first)
-        model, ckpt = Path(opts.output), Path(opts.checkpoint or "")
-        if model.is_file() and not ckpt.is_file():
-            print(f"{style}: done ({model})", flush=True)
-        else:
-            resume = str(ckpt) if ckpt.is_file() else None
-            if resume:
-                opts = options_from_checkpoint(resume, iters=iters, progress=opts.progress)
-            print(f"{style}: training{' (resuming)' if resume else ''} -> {model}", flush=True)
-            train(opts, resume=resume)
-            shutil.move(str(ckpt), str(ckpt.with_suffix(".done.ckpt")))
-        first = first or str(model)
+        print(f"{style}: {train_resumable(opts)}", flush=True)
+        first = first or opts.output
 
 
 if __name__ == "__main__":

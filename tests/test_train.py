@@ -155,3 +155,15 @@ def test_super_resolution_training(photo_dir, tmp_path, loss: str) -> None:
     assert ("content" in parts) == (loss == "feat") and ("pixel" in parts) == (loss == "pixel")
     with torch.no_grad():
         assert model.net(torch.rand(1, 3, 9, 11)).shape == (1, 3, 36, 44)
+
+
+def test_train_resumable_continues_then_skips(photo_dir, tmp_path) -> None:
+    from percepta.train import train_resumable
+
+    train(_opts(photo_dir, tmp_path / "r.safetensors", iters=2, val_every=0))  # leaves r.ckpt, like a stopped run
+    path = train_resumable(_opts(photo_dir, tmp_path / "r.safetensors", iters=4, val_every=0))
+    assert load_model(path).meta["iterations"] == 4
+    assert not (tmp_path / "r.ckpt").exists() and (tmp_path / "r.done.ckpt").exists()
+    stamp = path.stat().st_mtime_ns
+    assert train_resumable(_opts(photo_dir, tmp_path / "r.safetensors", iters=4, val_every=0)) == path
+    assert path.stat().st_mtime_ns == stamp  # finished: not trained again

@@ -369,3 +369,22 @@ def _save_final(net: TransformNet, opts: TrainOptions, log: _LossLog, seconds: f
     if opts.style:
         meta.update(_thumbnail(opts.style))
     return save_model(opts.output, net.cpu().eval(), meta, half=opts.half)
+
+
+def train_resumable(opts: TrainOptions) -> Path | None:
+    """Train, or continue from ``opts``' checkpoint if it exists; skip if the model is already finished.
+
+    Finished runs keep their last checkpoint as ``*.done.ckpt`` (a later call with more ``iters``
+    starts from it by hand: ``--resume NAME.done.ckpt``). For recipes that are run again and again
+    across sessions (see ``scripts/``).
+    """
+    model, ckpt = Path(opts.output), opts.checkpoint_path
+    if model.is_file() and not ckpt.is_file():
+        return model
+    resume = ckpt if ckpt.is_file() else None
+    if resume is not None:
+        opts = options_from_checkpoint(resume, iters=opts.iters, progress=opts.progress)
+    path = train(opts, resume=resume)
+    if path is not None and ckpt.is_file():
+        os.replace(ckpt, ckpt.with_suffix(".done.ckpt"))
+    return path
