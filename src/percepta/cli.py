@@ -152,7 +152,8 @@ def build_parser() -> argparse.ArgumentParser:
     t = tsub.add_parser("style", help="style transfer network for one painting (paper section 4.1)")
     t.add_argument("--style", required=True, help="style image")
     t.add_argument("--size", type=_positive_int, default=256, help="training crop size (paper: 256; CPU recipe: 128)")
-    t.add_argument("--style-size", type=_positive_int, help="longer side of the style image (default: as is)")
+    t.add_argument("--style-size", type=_positive_int, default=512,
+                   help="longer side of the style image (default 512; CPU recipe: 256)")
     t.add_argument("--blocks", type=_positive_int, default=5, help="residual blocks (paper: 5)")
     _add_train_common(t)
     _add_loss_options(t)

@@ -58,7 +58,7 @@ class TrainOptions:
     content_weight: float = 1.0
     style_weight: float = LossWeights.style
     tv_weight: float = LossWeights.tv
-    style_size: int | None = None  # longer side of the style image; None: as loaded
+    style_size: int | None = 512  # longer side of the style image (the authors' usual value); None: as loaded
     content_layers: Sequence[str] = ("relu2_2",)
     style_layers: Sequence[str] = ("relu1_2", "relu2_2", "relu3_3", "relu4_3")
     gram_reduction: Literal["frobenius", "mean"] = "frobenius"
