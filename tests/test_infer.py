@@ -93,7 +93,6 @@ def test_models_command_lists_bundled(capsys) -> None:
         assert name in out
 
 
-@pytest.mark.skipif(len(BUNDLED) < 4, reason="bundled models not trained yet")
 def test_at_least_four_bundled_style_models() -> None:
     assert len(BUNDLED) >= 4
     assert set(BUNDLED) <= set(available_models())
