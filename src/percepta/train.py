@@ -181,6 +181,11 @@ class _LossLog:
     """CSV of the loss terms per iteration and its PNG plot (rank 0 only)."""
 
     def __init__(self, folder: Path, start: int) -> None:
+        import matplotlib  # imported up front: a Ctrl-C must not land in the middle of this slow import
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot  # noqa: F401
+
         self.csv = folder / "losses.csv"
         self.rows: list[dict[str, float]] = []
         if self.csv.is_file() and start > 0:  # keep what the resumed run already logged
@@ -204,9 +209,6 @@ class _LossLog:
         self._plot(keys)
 
     def _plot(self, keys: list[str]) -> None:
-        import matplotlib
-
-        matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
         fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
@@ -343,7 +345,10 @@ def train(opts: TrainOptions, resume: str | os.PathLike | None = None) -> Path |
     except KeyboardInterrupt:
         if log is not None:
             save_checkpoint(opts.checkpoint_path, iteration, net, optimizer, opts, time.perf_counter() - t0)
-            log.write()
+            try:  # the checkpoint is what matters; an interrupted log write must not hide it
+                log.write()
+            except Exception:
+                pass
         raise TrainingInterrupted(f"interrupted at iteration {iteration}; checkpoint saved to "
                                   f"{opts.checkpoint_path}; continue with --resume {opts.checkpoint_path}") from None
     finally:
