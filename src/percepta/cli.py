@@ -232,7 +232,7 @@ def _cmd_models(args: argparse.Namespace) -> None:
         except PerceptaError as exc:
             print(f"{name:18} (unreadable: {exc})")
             continue
-        what = f"style: {meta.get('style_image', '?')}" if config.task == "style" else f"x{config.scale} SR"
+        what = meta.get("style_image", "?") if config.task == "style" else f"x{config.scale} {meta.get('options', {}).get('sr_loss', '')}"
         losses = meta.get("final_losses", {})
         print(f"{name:18} {config.task:5} {what:28} {meta.get('iterations', '?')} iters, "
               f"{meta.get('train_seconds', '?')} s on {meta.get('train_device', '?')}, "
