@@ -12,7 +12,7 @@ if [[ $part == all || $part == speed ]]; then
   $PY -m percepta bench speed --sizes 512,1024 --iters 100,300,500 --quick --out docs/bench/speed_quick
 fi
 if [[ $part == all || $part == reconstruct ]]; then
-  $PY -m percepta bench reconstruct --size 128 --iters 200 --out docs/bench/reconstruct
+  $PY -m percepta bench reconstruct --size 256 --iters 100 --out docs/bench/reconstruct
 fi
 if [[ $part == all || $part == fig5 ]]; then
   $PY scripts/fig5_table.py --iters 200 --size 256 --out docs
