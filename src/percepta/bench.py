@@ -118,7 +118,8 @@ class SpeedRow:
         return self.optimization_seconds / self.network_seconds
 
 
-def _median_seconds(fn, repeats: int) -> float:
+def median_seconds(fn, repeats: int) -> float:
+    """Median wall time of ``fn()`` over ``repeats`` calls, after one warm-up call."""
     import statistics
     import time
 
@@ -157,7 +158,7 @@ def speed_table(content: torch.Tensor, style: torch.Tensor, sizes: Sequence[int]
             if device.startswith("cuda"):
                 torch.cuda.synchronize()
 
-        network = _median_seconds(forward, repeats)
+        network = median_seconds(forward, repeats)
         marks: dict[int, float] = {}
         count = quick_iters if quick else max(iters)
         start = time.perf_counter()
