@@ -8,8 +8,30 @@ from __future__ import annotations
 from percepta.modelfile import BUNDLED_DIR, read_meta
 
 
+def sr_card(path, config, meta) -> str:
+    o = meta.get("options", {})
+    losses = ", ".join(f"{k} {v:.4g}" for k, v in meta.get("final_losses", {}).items())
+    s = config.scale
+    loss = "feature reconstruction (" + ",".join(o.get("content_layers", [])) + ")" if o.get("sr_loss") == "feat" else "per-pixel"
+    note = f" ({meta['budget_note']})" if meta.get("budget_note") else ""
+    return "\n".join([
+        f"### `{path.stem}`",
+        f"- x{s} super-resolution, {loss} loss, TV {o.get('tv_weight')}",
+        f"- network: `{config.arch}`, {config.norm} norm, {config.upsample} upsampling, skip `{config.skip}`; "
+        f"weights stored as fp16 ({path.stat().st_size / 1e6:.1f} MB)",
+        f"- recipe: {meta.get('recipe')}: {o.get('size')} px patches ({o.get('size', 0) // s} px inputs: blur sigma 1 + "
+        f"bicubic), batch {o.get('batch_size')}, Adam lr {o.get('lr')}; {len(meta.get('held_out', []))} photos held out",
+        f"- budget: {meta.get('iterations')} iterations, {meta.get('train_seconds', 0):.0f} s on "
+        f"{meta.get('train_device')}{note}",
+        f"- final losses (mean of the last 50 iterations): {losses}",
+        "",
+    ])
+
+
 def card(path) -> str:
     config, meta = read_meta(path)
+    if config.task == "sr":
+        return sr_card(path, config, meta)
     o = meta.get("options", {})
     losses = ", ".join(f"{k} {v:.4g}" for k, v in meta.get("final_losses", {}).items())
     hours = meta.get("train_seconds", 0) / 3600

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Regenerate the README's "Results" pictures and tables on this machine (slow: about an hour on 2 cores).
 #   bash scripts/readme_results.sh            # everything
-#   bash scripts/readme_results.sh speed      # one part: speed | reconstruct | fig5 | gallery | cards
+#   bash scripts/readme_results.sh speed      # one part: speed | reconstruct | fig5 | gallery | sr | cards
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
@@ -19,6 +19,14 @@ if [[ $part == all || $part == fig5 ]]; then
 fi
 if [[ $part == all || $part == gallery ]]; then
   $PY scripts/make_gallery.py
+fi
+if [[ $part == all || $part == sr ]]; then
+  # paper section 4.2 on the 11 held-out photos of scripts/train_sr_models.py
+  held_out=$(PYTHONPATH=scripts $PY -c "import train_sr_models as t; print(' '.join(str(t.DATA / n) for n in t.HELD_OUT))")
+  $PY -m percepta eval sr $held_out --scale 4 -m sr_x4_pixel -m sr_x4_feat --out docs/sr
+  $PY -m percepta eval sr $held_out --scale 8 -m sr_x8_feat --out docs/sr
+  $PY scripts/sr_figure.py --scale 4
+  $PY scripts/sr_figure.py --scale 8
 fi
 if [[ $part == all || $part == cards ]]; then
   $PY scripts/model_cards.py > docs/model_cards.md

@@ -125,3 +125,16 @@ def test_evaluate_sr(tmp_path, lossnet) -> None:
     assert {s["method"] for s in data["summary"]} == {"bicubic", "tiny-sr"} and len(data["rows"]) == 4
     with pytest.raises(PerceptaError, match="x8"):
         evaluate_sr(paths, 8, [model], lossnet=lossnet)
+
+
+def test_eval_cli_writes_markdown_and_json(tmp_path, capsys) -> None:
+    from percepta.cli import main
+
+    path = tmp_path / "fruits.png"
+    save_image(to_pil(photo(PHOTOS / "opencv_fruits.jpg", 64, square=False)), path)
+    assert main(["eval", "sr", str(path), "--scale", "4", "-m", "sr_x4_pixel", "--out", str(tmp_path / "report")]) == 0
+    printed = capsys.readouterr().out
+    md = (tmp_path / "report" / "eval_x4.md").read_text()
+    assert md == printed.rstrip("\n") + "\n" and "| sr_x4_pixel |" in md
+    data = json.loads((tmp_path / "report" / "eval_x4.json").read_text())
+    assert [s["method"] for s in data["summary"]] == ["bicubic", "sr_x4_pixel"] and data["images"] == ["fruits.png"]

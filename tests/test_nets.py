@@ -69,3 +69,27 @@ def test_centre_alignment() -> None:
 def test_bad_configs_rejected(bad: dict) -> None:
     with pytest.raises(ValueError):
         NetConfig(**bad)
+
+
+@pytest.mark.parametrize("scale", [4, 8])
+def test_bicubic_skip_starts_as_bicubic(scale: int) -> None:
+    """skip="bicubic" (flagged deviation): the untrained network is exactly bicubic upsampling."""
+    from percepta.metrics import bicubic_upscale
+
+    net = TransformNet(NetConfig.super_resolution(scale, upsample="resize", skip="bicubic")).eval()
+    x = torch.rand(1, 3, 13, 10, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        y = net(x)
+    assert y.shape == (1, 3, 13 * scale, 10 * scale)
+    assert torch.allclose(y, bicubic_upscale(x, scale), atol=1e-6)
+    net.body[-1].bias.data.fill_(0.5)  # a trained correction is added, then clamped to the image range
+    raw = torch.nn.functional.interpolate(x, scale_factor=scale, mode="bicubic", align_corners=False)
+    with torch.no_grad():
+        assert torch.allclose(net(x), (raw + 0.5).clamp(0, 1), atol=1e-6)
+
+
+def test_bicubic_skip_needs_an_sr_network() -> None:
+    with pytest.raises(ValueError, match="skip"):
+        NetConfig(skip="lanczos")
+    with pytest.raises(ValueError, match="super-resolution"):
+        TransformNet(NetConfig(skip="bicubic"))

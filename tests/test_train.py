@@ -157,6 +157,15 @@ def test_super_resolution_training(photo_dir, tmp_path, loss: str) -> None:
         assert model.net(torch.rand(1, 3, 9, 11)).shape == (1, 3, 36, 44)
 
 
+def test_time_budget_stops_and_saves_the_model(photo_dir, tmp_path) -> None:
+    opts = TrainOptions("sr", str(photo_dir), str(tmp_path / "b.safetensors"), scale=4, sr_loss="pixel", size=32,
+                        iters=100_000, width=0.25, skip="bicubic", time_budget=1.0, val_every=0, progress=False)
+    with pytest.warns(UserWarning):
+        model = load_model(train(opts))
+    assert 0 < model.meta["iterations"] < 100_000 and model.config.skip == "bicubic"
+    assert load_checkpoint(tmp_path / "b.ckpt")["iteration"] == model.meta["iterations"]
+
+
 def test_train_resumable_continues_then_skips(photo_dir, tmp_path) -> None:
     from percepta.train import train_resumable
 

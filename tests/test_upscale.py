@@ -17,10 +17,12 @@ from percepta.upscale import upscale, upscale_files
 from .conftest import CONTENT, PHOTOS, photo
 
 
-def _sr_model(scale: int = 4, norm: str = "batch", upsample: str = "transpose") -> Model:
+def _sr_model(scale: int = 4, norm: str = "batch", upsample: str = "transpose", skip: str = "none") -> Model:
     """A tiny random-init SR network in eval mode, with non-trivial batch-norm running statistics."""
     torch.manual_seed(scale)
-    net = TransformNet(NetConfig.super_resolution(scale, norm, upsample, width=0.25))  # type: ignore[arg-type]
+    net = TransformNet(NetConfig.super_resolution(scale, norm, upsample, width=0.25, skip=skip))  # type: ignore[arg-type]
+    if skip != "none":  # a non-zero correction on top of bicubic
+        torch.nn.init.normal_(net.body[-1].weight, std=0.01)
     for m in net.modules():
         if isinstance(m, torch.nn.BatchNorm2d):
             m.running_mean.uniform_(-0.2, 0.2)
@@ -43,9 +45,9 @@ def test_exact_sizes(lr: torch.Tensor, scale: int) -> None:
     assert 0 <= float(y.min()) and float(y.max()) <= 1
 
 
-@pytest.mark.parametrize("upsample", ["transpose", "resize"])
-def test_tiled_matches_untiled(lr: torch.Tensor, upsample: str) -> None:
-    model = _sr_model(4, upsample=upsample)
+@pytest.mark.parametrize("upsample,skip", [("transpose", "none"), ("resize", "none"), ("resize", "bicubic")])
+def test_tiled_matches_untiled(lr: torch.Tensor, upsample: str, skip: str) -> None:
+    model = _sr_model(4, upsample=upsample, skip=skip)
     whole = upscale(lr, model, tile=0)
     assert torch.equal(whole, run_network(model, lr))
     tiled = upscale(lr, model, tile=16, overlap=16)  # 3 x 4 tiles; context covers the receptive field
@@ -118,3 +120,43 @@ def test_upscale_files_keeps_alpha(tmp_path) -> None:
     # folder in -> folder out
     targets = [path for path, _ in upscale_files([tmp_path], model, tmp_path / "outdir")]
     assert [p.name for p in targets] == ["in.png", "out.png"] and all(p.is_file() for p in targets)
+
+
+@pytest.fixture(scope="module")
+def held_out_crops() -> list[torch.Tensor]:
+    """192 x 192 crops of two photos the bundled SR models never saw (scripts/train_sr_models.HELD_OUT)."""
+    return [to_tensor(Image.open(PHOTOS / name).convert("RGB").crop(box)) for name, box in
+            [("plasma_ColorfulCups.jpg", (256, 192, 448, 384)), ("opencv_building.jpg", (300, 200, 492, 392))]]
+
+
+def test_bundled_sr_models_beat_bicubic(held_out_crops: list[torch.Tensor]) -> None:
+    """Section 4.2's claims on held-out photos: the pixel-loss model wins PSNR, the feature-loss model
+    has the lowest relu2_2 distance; x8: the feature model beats bicubic on both."""
+    from percepta.data import degrade
+    from percepta.lossnet import VGG16LossNetwork
+    from percepta.metrics import bicubic_upscale, feature_distance, psnr_y, quantize
+
+    vgg = VGG16LossNetwork(["relu2_2"])
+    scores: dict[str, list[tuple[float, float]]] = {}
+    for s, methods in [(4, ("bicubic", "sr_x4_pixel", "sr_x4_feat")), (8, ("bicubic", "sr_x8_feat"))]:
+        for hr in held_out_crops:
+            lr = quantize(degrade(hr, s))
+            for m in methods:
+                out = quantize(bicubic_upscale(lr, s) if m == "bicubic" else upscale(lr, m))
+                scores.setdefault(f"{m}@{s}", []).append((psnr_y(out, hr, s), feature_distance(out, hr, vgg)))
+    psnr = {k: np.mean([p for p, _ in v]) for k, v in scores.items()}
+    assert psnr["sr_x4_pixel@4"] > psnr["bicubic@4"] + 1.0, psnr
+    for i in range(len(held_out_crops)):
+        feat = {k: v[i][1] for k, v in scores.items()}
+        assert feat["sr_x4_feat@4"] < min(feat["sr_x4_pixel@4"], feat["bicubic@4"]), feat
+        assert feat["sr_x8_feat@8"] < feat["bicubic@8"], feat
+    assert psnr["sr_x8_feat@8"] > psnr["bicubic@8"], psnr
+
+
+def test_python_api_upscale_pil() -> None:
+    import percepta
+
+    small = Image.open(PHOTOS / "mate_LadyBird.jpg").convert("RGB").resize((37, 23))
+    big = percepta.upscale(small, "sr_x4_feat")
+    assert isinstance(big, Image.Image) and big.size == (148, 92)
+    assert percepta.upscale(small, "sr_x8_feat").size == (296, 184)

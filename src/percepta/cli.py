@@ -36,6 +36,19 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _duration(text: str) -> float:
+    """'300', '300s', '90m', '2h' or '1.5h' -> seconds."""
+    units = {"s": 1.0, "m": 60.0, "h": 3600.0}
+    number, unit = (text[:-1], text[-1]) if text and text[-1] in units else (text, "s")
+    try:
+        seconds = float(number) * units[unit]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a duration: {text} (use e.g. 300s, 90m, 2h)") from None
+    if not seconds > 0:
+        raise argparse.ArgumentTypeError(f"must be positive, not {text}")
+    return seconds
+
+
 def _int_list(text: str) -> tuple[int, ...]:
     try:
         values = tuple(int(t) for t in text.split(",") if t.strip())
@@ -88,6 +101,8 @@ def _add_train_common(p: argparse.ArgumentParser) -> None:
     g.add_argument("--resume", metavar="CHECKPOINT", help="continue a run exactly from its checkpoint")
     g.add_argument("--init", dest="init_from", metavar="MODEL", help="warm start from a model with the same architecture")
     g.add_argument("--half", action="store_true", help="store the final weights as fp16 (half the size)")
+    g.add_argument("--time-budget", type=_duration, metavar="DURATION",
+                   help="stop after this much training time (e.g. 90m, 2h, 300s) and save the model")
     g.add_argument("--device", default="cpu", help="cpu or cuda")
 
 
@@ -128,6 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--scale", type=int, choices=(4, 8), default=4)
     e.add_argument("-m", "--model", action="append", default=[], help="SR model name or file (repeatable)")
     e.add_argument("--json", action="store_true", help="print JSON instead of a markdown table")
+    e.add_argument("--out", metavar="DIR", help="also write DIR/eval_xSCALE.md and .json")
 
     p = sub.add_parser("models", help="list bundled and user models with their provenance")
 
@@ -161,6 +177,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--scale", type=int, choices=(4, 8), default=4)
     t.add_argument("--loss", dest="sr_loss", choices=("feat", "pixel"), default="feat")
     t.add_argument("--patch", dest="size", type=_positive_int, default=288, help="high-resolution patch (paper: 288)")
+    t.add_argument("--skip", choices=("none", "bicubic"), default="none",
+                   help="bicubic: learn a correction added to bicubic upsampling (global residual; paper: none)")
     _add_train_common(t)
     _add_loss_options(t, style=False)
 
@@ -217,6 +235,12 @@ def _cmd_eval(args: argparse.Namespace) -> None:
     from .metrics import evaluate_sr
 
     report = evaluate_sr(args.images, args.scale, args.model)
+    if args.out:
+        from .fsutil import atomic_write
+
+        for suffix, text in ((".md", report.to_markdown()), (".json", report.to_json() + "\n")):
+            with atomic_write(Path(args.out) / f"eval_x{args.scale}{suffix}") as fh:
+                fh.write(text.encode())
     print(report.to_json() if args.json else report.to_markdown())
 
 

@@ -125,7 +125,11 @@ def style_batch(photos: PhotoBatches, iteration: int, batch_size: int) -> Batch:
     return Batch(x, x)
 
 
-def sr_batch(photos: PhotoBatches, iteration: int, batch_size: int, scale: int) -> Batch:
-    """Super-resolution: input is the degraded patch, target the original patch."""
-    hr = photos.crops(iteration, batch_size)
+def sr_batch(photos: PhotoBatches, iteration: int, batch_size: int, scale: int, rows: slice = slice(None),
+             device: str | torch.device = "cpu") -> Batch:
+    """Super-resolution: input is the degraded patch, target the original patch.
+
+    ``rows`` selects this process's share of the global batch; the degradation runs on ``device``.
+    """
+    hr = photos.crops(iteration, batch_size)[rows].to(device)
     return Batch(degrade(hr, scale), hr)

@@ -21,6 +21,10 @@ Deliberate deviations from the paper, each a field of :class:`NetConfig`:
 * ``upsample="resize"`` -- nearest-neighbour x2 upsampling then a 3x3 conv, instead of a stride-1/2
   conv, which avoids checkerboard artefacts (Odena et al. 2016). Paper: ``"transpose"``.
 * ``width`` -- multiplies every hidden layer's filter count (0.5 = half width, ~4x fewer FLOPs).
+* ``skip="bicubic"`` (super-resolution) -- the network predicts a correction added to the bicubic
+  upsampling of its input (a global residual, as in VDSR, Kim et al. 2016) instead of the whole image
+  through a tanh; its last conv starts at zero, so an untrained network *is* bicubic, and short training
+  budgets cannot fall below it or shift colours. Paper: ``"none"``.
 * any input size: the paper trains and tests on sizes that are multiples of 4; here inputs are first
   reflection-padded to a multiple of the network's downsampling factor and the output cropped back,
   so the output is exactly the input's size (times ``scale``) for any H x W.
@@ -48,6 +52,7 @@ def style_arch(blocks: int = 5) -> str:
 
 Norm = Literal["batch", "instance", "none"]
 Upsample = Literal["transpose", "resize"]
+Skip = Literal["none", "bicubic"]
 Task = Literal["style", "sr"]
 
 _TOKEN = re.compile(r"^(?:c(?P<k>\d+)s(?P<s>\d+)-(?P<c>\d+)|(?P<op>[dRu])(?P<n>\d+))$")
@@ -71,6 +76,7 @@ class NetConfig:
     upsample: Upsample = "transpose"
     residual: Literal["valid", "same"] = "valid"  # unpadded convs + cropped shortcut (style) or padded (SR)
     width: float = 1.0
+    skip: Skip = "none"  # "bicubic": output = bicubic(input) + network (super-resolution only)
 
     def __post_init__(self) -> None:
         if self.norm not in ("batch", "instance", "none"):
@@ -81,6 +87,8 @@ class NetConfig:
             raise ValueError(f"residual must be valid or same, not {self.residual!r}")
         if not 0 < self.width <= 4:
             raise ValueError(f"width must be in (0, 4], not {self.width}")
+        if self.skip not in ("none", "bicubic"):
+            raise ValueError(f"skip must be none or bicubic, not {self.skip!r}")
         for token in self.tokens:
             if not _TOKEN.match(token):
                 raise ValueError(f"bad layer {token!r} in architecture {self.arch!r}")
@@ -123,8 +131,8 @@ class NetConfig:
 
     @classmethod
     def super_resolution(cls, scale: int, norm: Norm = "batch", upsample: Upsample = "transpose",
-                         width: float = 1.0) -> "NetConfig":
-        return cls("sr", sr_arch(scale), norm, upsample, "same", width)
+                         width: float = 1.0, skip: Skip = "none") -> "NetConfig":
+        return cls("sr", sr_arch(scale), norm, upsample, "same", width, skip)
 
 
 def _norm(kind: Norm, channels: int) -> nn.Module:
@@ -198,6 +206,13 @@ class TransformNet(nn.Module):
                     layers += [_norm(config.norm, cout), nn.ReLU(inplace=True)]
             cin = cout
         self.body = nn.Sequential(*layers)
+        if config.skip == "bicubic":
+            if config.scale < 2:
+                raise ValueError("skip='bicubic' needs an upsampling (super-resolution) architecture")
+            last = layers[-1]
+            assert isinstance(last, nn.Conv2d)
+            nn.init.zeros_(last.weight)  # start as plain bicubic upsampling
+            nn.init.zeros_(last.bias)
 
     def forward(self, x: Tensor) -> Tensor:
         h, w = x.shape[-2:]
@@ -209,8 +224,13 @@ class TransformNet(nn.Module):
         if p or extra_h or extra_w:
             x = _reflect_pad(x, (p, p + extra_w, p, p + extra_h))
         y = self.body(x)
-        y = (torch.tanh(y) + 1.0) / 2.0
         s = cfg.scale
+        if cfg.skip == "bicubic":
+            y = y + F.interpolate(x, scale_factor=s, mode="bicubic", align_corners=False)
+            y = y[:, :, : h * s, : w * s]
+            # clamped only outside training, so that out-of-range outputs still get gradients there
+            return y if self.training else y.clamp(0.0, 1.0)
+        y = (torch.tanh(y) + 1.0) / 2.0
         return y[:, :, : h * s, : w * s]
 
 

@@ -66,6 +66,8 @@ class TrainOptions:
     upsample: Literal["transpose", "resize"] = "transpose"
     width: float = 1.0
     blocks: int = 5  # residual blocks of the style network (paper: 5)
+    skip: Literal["none", "bicubic"] = "none"  # SR: predict a correction to bicubic (deviation; paper: none)
+    time_budget: float | None = None  # stop and save the model after this many seconds (resumed runs included)
     seed: int = 0
     exclude: Sequence[str] = ()  # photo file names kept out of training (held-out)
     checkpoint: str | None = None  # default: <output>.ckpt
@@ -81,7 +83,7 @@ class TrainOptions:
     def net_config(self) -> NetConfig:
         if self.task == "style":
             return NetConfig.style(self.norm, self.upsample, self.width, self.blocks)
-        return NetConfig.super_resolution(self.scale, self.norm, self.upsample, self.width)
+        return NetConfig.super_resolution(self.scale, self.norm, self.upsample, self.width, self.skip)
 
     def loss_weights(self) -> LossWeights:
         if self.task == "style":
@@ -287,6 +289,8 @@ def train(opts: TrainOptions, resume: str | os.PathLike | None = None) -> Path |
             net.load_state_dict(load_model(opts.init_from).net.state_dict())
         except RuntimeError:
             raise PerceptaError(f"{opts.init_from}: its architecture differs from this run's") from None
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed training sizes: let cuDNN pick the fastest kernels
     net.to(device).train()
     loss = PerceptualLoss(opts.loss_weights()).to(device)
     if opts.task == "style":
@@ -310,12 +314,20 @@ def train(opts: TrainOptions, resume: str | os.PathLike | None = None) -> Path |
     val_inputs = _validation_inputs(opts, photos) if ctx.main and opts.val_every else []
 
     def make_batch(iteration: int) -> Batch:
+        lo = ctx.rank * per_rank
         if opts.task == "style":
             batch = style_batch(photos, iteration, opts.batch_size)
-        else:
-            batch = sr_batch(photos, iteration, opts.batch_size, opts.scale)
-        lo = ctx.rank * per_rank
-        return Batch(batch.input[lo : lo + per_rank].to(device), batch.target[lo : lo + per_rank].to(device))
+            return Batch(batch.input[lo : lo + per_rank].to(device), batch.target[lo : lo + per_rank].to(device))
+        return sr_batch(photos, iteration, opts.batch_size, opts.scale, rows=slice(lo, lo + per_rank), device=device)
+
+    def out_of_time() -> bool:
+        """Whether ``time_budget`` is spent (decided by rank 0 and shared, so every rank stops together)."""
+        if opts.time_budget is None:
+            return False
+        flag = torch.tensor([float(time.perf_counter() - t0 >= opts.time_budget)])
+        if ctx.world > 1:
+            dist.broadcast(flag, 0)
+        return bool(flag.item())
 
     def on_sigterm(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt
@@ -342,6 +354,14 @@ def train(opts: TrainOptions, resume: str | os.PathLike | None = None) -> Path |
                     log.write()
                 if opts.val_every and (iteration % opts.val_every == 0 or iteration == opts.iters):
                     _save_validation(net, val_inputs, opts.log_dir, iteration, device)
+            if out_of_time():
+                if log is not None:
+                    save_checkpoint(opts.checkpoint_path, iteration, net, optimizer, opts, time.perf_counter() - t0)
+                    log.write()
+                    if opts.val_every:
+                        _save_validation(net, val_inputs, opts.log_dir, iteration, device)
+                    tqdm.write(f"percepta: time budget of {opts.time_budget:g} s spent after {iteration} iterations")
+                break
     except KeyboardInterrupt:
         if log is not None:
             save_checkpoint(opts.checkpoint_path, iteration, net, optimizer, opts, time.perf_counter() - t0)
@@ -359,6 +379,12 @@ def train(opts: TrainOptions, resume: str | os.PathLike | None = None) -> Path |
     return _save_final(net, opts, log, time.perf_counter() - t0, iteration)
 
 
+def _device_name(device: str) -> str:
+    if device.startswith("cuda") and torch.cuda.is_available():
+        return f"{device} ({torch.cuda.get_device_name()})"
+    return device if device != "cpu" else f"cpu ({torch.get_num_threads()} threads)"
+
+
 def _save_final(net: TransformNet, opts: TrainOptions, log: _LossLog, seconds: float, iteration: int) -> Path:
     meta: dict[str, Any] = {
         "name": Path(opts.output).name.split(".")[0],
@@ -366,7 +392,7 @@ def _save_final(net: TransformNet, opts: TrainOptions, log: _LossLog, seconds: f
         "scale": net.config.scale,
         "iterations": iteration,
         "train_seconds": round(seconds, 1),
-        "train_device": opts.device if opts.device != "cpu" else f"cpu ({torch.get_num_threads()} threads)",
+        "train_device": _device_name(opts.device),
         "final_losses": log.final_losses(),
         "options": {k: v for k, v in asdict(opts).items() if k not in ("progress", "extra_meta")},
         **opts.extra_meta,
@@ -374,6 +400,10 @@ def _save_final(net: TransformNet, opts: TrainOptions, log: _LossLog, seconds: f
     if opts.style:
         meta.update(_thumbnail(opts.style))
     return save_model(opts.output, net.cpu().eval(), meta, half=opts.half)
+
+
+#: options a resumed recipe takes from the current call rather than from its checkpoint
+_WHERE_AND_HOW_LONG = ("data", "output", "checkpoint", "val_images", "device", "iters", "time_budget", "progress")
 
 
 def train_resumable(opts: TrainOptions) -> Path | None:
@@ -387,8 +417,8 @@ def train_resumable(opts: TrainOptions) -> Path | None:
     if model.is_file() and not ckpt.is_file():
         return model
     resume = ckpt if ckpt.is_file() else None
-    if resume is not None:
-        opts = options_from_checkpoint(resume, iters=opts.iters, progress=opts.progress)
+    if resume is not None:  # the checkpoint's hyper-parameters; this call's places, length and device
+        opts = options_from_checkpoint(resume, **{k: getattr(opts, k) for k in _WHERE_AND_HOW_LONG})
     path = train(opts, resume=resume)
     if path is not None and ckpt.is_file():
         os.replace(ckpt, ckpt.with_suffix(".done.ckpt"))
