@@ -160,3 +160,15 @@ def test_python_api_upscale_pil() -> None:
     big = percepta.upscale(small, "sr_x4_feat")
     assert isinstance(big, Image.Image) and big.size == (148, 92)
     assert percepta.upscale(small, "sr_x8_feat").size == (296, 184)
+
+
+def test_cli_upscale_uses_the_bundled_model_for_the_scale(tmp_path, capsys) -> None:
+    from percepta.cli import main
+
+    src = tmp_path / "grey.png"
+    Image.open(PHOTOS / "opencv_fruits.jpg").convert("L").resize((21, 17)).save(src)  # greyscale in
+    assert main(["upscale", str(src), "--scale", "8", "-o", str(tmp_path / "big.png")]) == 0
+    with Image.open(tmp_path / "big.png") as out:
+        assert out.size == (168, 136)
+    assert main(["upscale", str(src), "--scale", "4", "-m", "wave", "-o", str(tmp_path / "x.png")]) == 1
+    assert "not a super-resolution model" in capsys.readouterr().err
