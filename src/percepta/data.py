@@ -119,9 +119,13 @@ class PhotoBatches:
         return torch.stack(out)
 
 
-def style_batch(photos: PhotoBatches, iteration: int, batch_size: int) -> Batch:
-    """Style transfer: the network's input is the photo, and so is the content target."""
-    x = photos.crops(iteration, batch_size)
+def style_batch(photos: PhotoBatches, iteration: int, batch_size: int, rows: slice = slice(None),
+                device: str | torch.device = "cpu") -> Batch:
+    """Style transfer: the network's input is the photo, and so is the content target.
+
+    ``rows`` selects this process's share of the global batch, moved once to ``device``.
+    """
+    x = photos.crops(iteration, batch_size)[rows].to(device)
     return Batch(x, x)
 
 

@@ -314,11 +314,10 @@ def train(opts: TrainOptions, resume: str | os.PathLike | None = None) -> Path |
     val_inputs = _validation_inputs(opts, photos) if ctx.main and opts.val_every else []
 
     def make_batch(iteration: int) -> Batch:
-        lo = ctx.rank * per_rank
+        rows = slice(ctx.rank * per_rank, (ctx.rank + 1) * per_rank)
         if opts.task == "style":
-            batch = style_batch(photos, iteration, opts.batch_size)
-            return Batch(batch.input[lo : lo + per_rank].to(device), batch.target[lo : lo + per_rank].to(device))
-        return sr_batch(photos, iteration, opts.batch_size, opts.scale, rows=slice(lo, lo + per_rank), device=device)
+            return style_batch(photos, iteration, opts.batch_size, rows, device)
+        return sr_batch(photos, iteration, opts.batch_size, opts.scale, rows, device)
 
     def out_of_time() -> bool:
         """Whether ``time_budget`` is spent (decided by rank 0 and shared, so every rank stops together)."""
@@ -346,20 +345,17 @@ def train(opts: TrainOptions, resume: str | os.PathLike | None = None) -> Path |
             optimizer.step()
             iteration = it + 1
             values = ctx.mean(terms.as_floats())
+            last = iteration == opts.iters or out_of_time()
             if log is not None:
                 log.add(iteration, values, time.perf_counter() - t0)
                 bar.set_postfix({k: f"{v:.4g}" for k, v in values.items()})
-                if iteration % opts.checkpoint_every == 0 or iteration == opts.iters:
+                if iteration % opts.checkpoint_every == 0 or last:
                     save_checkpoint(opts.checkpoint_path, iteration, net, optimizer, opts, time.perf_counter() - t0)
                     log.write()
-                if opts.val_every and (iteration % opts.val_every == 0 or iteration == opts.iters):
+                if opts.val_every and (iteration % opts.val_every == 0 or last):
                     _save_validation(net, val_inputs, opts.log_dir, iteration, device)
-            if out_of_time():
+            if last and iteration < opts.iters:
                 if log is not None:
-                    save_checkpoint(opts.checkpoint_path, iteration, net, optimizer, opts, time.perf_counter() - t0)
-                    log.write()
-                    if opts.val_every:
-                        _save_validation(net, val_inputs, opts.log_dir, iteration, device)
                     tqdm.write(f"percepta: time budget of {opts.time_budget:g} s spent after {iteration} iterations")
                 break
     except KeyboardInterrupt:
