@@ -110,11 +110,17 @@ class Distributed:
     rank: int = 0
     world: int = 1
     local_rank: int = 0
+    device: torch.device = torch.device("cpu")  # where this rank trains, and where collectives' tensors live
 
     @classmethod
     def from_env(cls, device: str) -> "Distributed":
         world = int(os.environ.get("WORLD_SIZE", "1"))
-        ctx = cls(int(os.environ.get("RANK", "0")), world, int(os.environ.get("LOCAL_RANK", "0")))
+        local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+        on_gpu = device == "cuda"
+        ctx = cls(int(os.environ.get("RANK", "0")), world, local_rank,
+                  torch.device(f"cuda:{local_rank}" if on_gpu else device))
+        if world > 1 and on_gpu:
+            torch.cuda.set_device(ctx.device)  # nccl uses the current device
         if world > 1 and not dist.is_initialized():
             dist.init_process_group(backend="nccl" if device.startswith("cuda") else "gloo")
         return ctx
@@ -126,9 +132,17 @@ class Distributed:
     def mean(self, values: dict[str, float]) -> dict[str, float]:
         if self.world == 1:
             return values
-        t = torch.tensor(list(values.values()), dtype=torch.float64)
+        t = torch.tensor(list(values.values()), dtype=torch.float64, device=self.device)  # nccl: GPU tensors only
         dist.all_reduce(t)
         return dict(zip(values, (t / self.world).tolist()))
+
+    def main_decides(self, flag: bool) -> bool:
+        """Rank 0's ``flag`` on every rank (e.g. a wall-clock decision that must not differ between ranks)."""
+        if self.world == 1:
+            return flag
+        t = torch.tensor([float(flag)], device=self.device)
+        dist.broadcast(t, 0)
+        return bool(t.item())
 
 
 def _style_tensor(opts: TrainOptions) -> torch.Tensor:
@@ -279,7 +293,7 @@ def train(opts: TrainOptions, resume: str | os.PathLike | None = None) -> Path |
     if opts.task == "style" and not opts.style:
         raise PerceptaError("style training needs a style image (--style)")
     ctx = Distributed.from_env(opts.device)
-    device = torch.device(f"cuda:{ctx.local_rank}" if opts.device == "cuda" else opts.device)
+    device = ctx.device
     if opts.batch_size % ctx.world:
         raise PerceptaError(f"batch size {opts.batch_size} is not divisible by {ctx.world} processes")
     torch.manual_seed(opts.seed)
@@ -320,13 +334,8 @@ def train(opts: TrainOptions, resume: str | os.PathLike | None = None) -> Path |
         return sr_batch(photos, iteration, opts.batch_size, opts.scale, rows, device)
 
     def out_of_time() -> bool:
-        """Whether ``time_budget`` is spent (decided by rank 0 and shared, so every rank stops together)."""
-        if opts.time_budget is None:
-            return False
-        flag = torch.tensor([float(time.perf_counter() - t0 >= opts.time_budget)])
-        if ctx.world > 1:
-            dist.broadcast(flag, 0)
-        return bool(flag.item())
+        """Whether ``time_budget`` is spent (decided by rank 0, so every rank stops together)."""
+        return opts.time_budget is not None and ctx.main_decides(time.perf_counter() - t0 >= opts.time_budget)
 
     def on_sigterm(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt
