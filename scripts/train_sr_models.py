@@ -18,6 +18,12 @@ Recipes (each model is one process; run several at once on one GPU):
 Several runs on one GPU: give each process a few CPU threads (``OMP_NUM_THREADS=3`` for four runs on 16
 cores). With the default, every process starts one thread per core; the shipped models' first 400 s ran
 ~8x slower that way (4 it/s per run against 30 it/s after; see ``docs/model_cards.md``).
+Launch them like this (the shipped models' second call, which resumed the first call's checkpoints; the
+first call also ran ``x4_pixel_paper``, with ``--time-budget 400`` and without ``OMP_NUM_THREADS``)::
+
+    for m in x4_pixel x4_feat x8_feat x8_pixel; do
+      OMP_NUM_THREADS=3 python scripts/train_sr_models.py --recipe gpu --models $m --time-budget 630 &
+    done; wait
 
 The shipped models (names without ``_paper``) use two flagged deviations: ``skip="bicubic"`` (the network
 learns a correction to bicubic upsampling) and ``upsample="resize"`` (no checkerboard artefacts). The
