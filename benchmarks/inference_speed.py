@@ -9,6 +9,7 @@ models' CPU recipe. Prints a markdown table; compare ratios within one run (the 
 from __future__ import annotations
 
 import argparse
+import functools
 
 import torch
 
@@ -16,10 +17,10 @@ from percepta.bench import median_seconds
 from percepta.nets import NetConfig, TransformNet
 from percepta.runtime import tune_allocator
 
-ARCHS = {"paper (batch norm, full width, 5 blocks)": NetConfig.style(),
-         "bundled (instance norm, resize, width 0.5, 3 blocks)": NetConfig.style("instance", "resize", 0.5, 3)}
-
-
+ARCHS = {
+    "paper (batch norm, full width, 5 blocks)": NetConfig.style(),
+    "bundled (instance norm, resize, width 0.5, 3 blocks)": NetConfig.style("instance", "resize", 0.5, 3),
+}
 
 
 def main() -> None:
@@ -37,14 +38,14 @@ def main() -> None:
         for size in map(int, args.sizes.split(",")):
             x = torch.rand(1, 3, size, size)
             with torch.no_grad():
-                eager = median_seconds(lambda: net(x), args.repeats)
+                eager = median_seconds(functools.partial(net, x), args.repeats)
             with torch.inference_mode():
-                inf = median_seconds(lambda: net(x), args.repeats)
+                inf = median_seconds(functools.partial(net, x), args.repeats)
             row = f"| {label} | {size}x{size} | {eager * 1000:.0f} ms | {inf * 1000:.0f} ms |"
             if args.compile:
                 compiled = torch.compile(net, options={"freezing": True})
                 with torch.inference_mode():
-                    row += f" {median_seconds(lambda: compiled(x), args.repeats) * 1000:.0f} ms |"
+                    row += f" {median_seconds(functools.partial(compiled, x), args.repeats) * 1000:.0f} ms |"
             print(row, flush=True)
 
 

@@ -17,21 +17,20 @@ from pathlib import Path
 from PIL import Image
 
 import percepta
-from percepta.image import load_rgb, save_image
+from percepta.image import center_square, load_rgb, save_image
 from percepta.modelfile import BUNDLED_DIR
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
-PHOTOS = [ROOT / "src" / "percepta" / "examples" / "picos_de_europa.jpg",
-          DATA / "photos" / "lomiri_Picture_0B_by_freespace.jpg",
-          DATA / "photos" / "lomiri_life_by_Aitzol_Berasategi.jpg"]
+PHOTOS = [
+    ROOT / "src" / "percepta" / "examples" / "picos_de_europa.jpg",
+    DATA / "photos" / "lomiri_Picture_0B_by_freespace.jpg",
+    DATA / "photos" / "lomiri_life_by_Aitzol_Berasategi.jpg",
+]
 
 
 def fit(img: Image.Image, size: int) -> Image.Image:
-    """Centre-crop to a square and resize to size x size."""
-    side = min(img.size)
-    left, top = (img.width - side) // 2, (img.height - side) // 2
-    return img.crop((left, top, left + side, top + side)).resize((size, size), Image.Resampling.LANCZOS)
+    return center_square(img, size, resample=Image.Resampling.LANCZOS)
 
 
 def main() -> None:

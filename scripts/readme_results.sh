@@ -29,5 +29,5 @@ if [[ $part == all || $part == sr ]]; then
   $PY scripts/sr_figure.py --scale 8
 fi
 if [[ $part == all || $part == cards ]]; then
-  $PY scripts/model_cards.py > docs/model_cards.md
+  $PY -m percepta models --bundled --markdown > docs/model_cards.md
 fi

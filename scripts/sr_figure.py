@@ -20,7 +20,7 @@ from percepta.data import degrade
 from percepta.image import load_rgb, save_image, to_pil, to_tensor
 from percepta.metrics import bicubic_upscale, quantize
 from percepta.modelfile import available_models
-from percepta.upscale import upscale
+from percepta.upscaling import upscale
 
 ROOT = Path(__file__).resolve().parents[1]
 PHOTOS = ROOT.parent / "shared" / "data" / "photos"
@@ -45,8 +45,13 @@ def main() -> None:
     parser.add_argument("--out")
     args = parser.parse_args()
     s, c, z = args.scale, args.crop, args.zoom
-    columns = [("input (nearest)", None), ("bicubic", None), ("pixel loss", f"sr_x{s}_pixel"),
-               ("feature loss", f"sr_x{s}_feat"), ("original", None)]
+    columns = [
+        ("input (nearest)", None),
+        ("bicubic", None),
+        ("pixel loss", f"sr_x{s}_pixel"),
+        ("feature loss", f"sr_x{s}_feat"),
+        ("original", None),
+    ]
     columns = [(t, m) for t, m in columns if m is None or m in available_models()]  # x8: no pixel model shipped
     label_h, gap = 22, 4
     tile = c * z
@@ -70,7 +75,9 @@ def main() -> None:
             else:
                 img = upscale(lr, model)
             crop = to_pil(quantize(img[:, :, top : top + c, left : left + c]))
-            sheet.paste(crop.resize((tile, tile), Image.Resampling.NEAREST), (j * (tile + gap), label_h + i * (tile + gap)))
+            sheet.paste(
+                crop.resize((tile, tile), Image.Resampling.NEAREST), (j * (tile + gap), label_h + i * (tile + gap))
+            )
     out = Path(args.out or ROOT / "docs" / f"sr_x{s}.jpg")
     save_image(sheet, out, quality=90)
     print(out)

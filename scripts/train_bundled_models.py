@@ -19,12 +19,14 @@ import argparse
 import sys
 from pathlib import Path
 
+from percepta.arch import NetConfig
+from percepta.hyperparams import LossWeights
 from percepta.train import TrainOptions, train_resumable
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 WORK = Path.home() / ".cache" / "percepta-train"
 HELD_OUT = ("chicago.jpg", "hoovertowernight.jpg", "amber.jpg")
-#: style -> style weight (Frobenius form, see percepta.losses.LossWeights); TV weight
+#: style -> style weight (Frobenius form, see percepta.hyperparams.LossWeights); TV weight
 STYLES = {
     "wave": (2e-4, 1.0),
     "starry_night": (2e-4, 1.0),
@@ -39,13 +41,30 @@ DEFAULT_STYLES = ("wave", "starry_night", "the_scream", "udnie")
 def recipe(style: str, iters: int, init_from: str | None) -> TrainOptions:
     style_weight, tv_weight = STYLES[style]
     return TrainOptions(
-        task="style", data=str(DATA / "photos"), output=str(WORK / "models" / f"{style}.safetensors"),
-        style=str(DATA / "styles" / f"{style}.jpg"), size=128, style_size=256, batch_size=4, lr=1e-3,
-        iters=iters, style_weight=style_weight, tv_weight=tv_weight, norm="instance", upsample="resize",
-        width=0.5, blocks=3, seed=0, exclude=HELD_OUT, checkpoint=str(WORK / f"{style}.ckpt"),
-        checkpoint_every=50, val_every=100, val_images=[str(DATA / "content" / n) for n in HELD_OUT],
-        init_from=init_from, half=True, progress=sys.stderr.isatty(),
-        extra_meta={"recipe": "cpu-128 (scripts/train_bundled_models.py)", "warm_start": init_from and Path(init_from).name},
+        task="style",
+        data=str(DATA / "photos"),
+        output=str(WORK / "models" / f"{style}.safetensors"),
+        style=str(DATA / "styles" / f"{style}.jpg"),
+        size=128,
+        style_size=256,
+        batch_size=4,
+        lr=1e-3,
+        iters=iters,
+        loss=LossWeights(style=style_weight, tv=tv_weight),
+        net=NetConfig.style(norm="instance", upsample="resize", width=0.5, blocks=3),
+        seed=0,
+        exclude=HELD_OUT,
+        checkpoint=str(WORK / f"{style}.ckpt"),
+        checkpoint_every=50,
+        val_every=100,
+        val_images=[str(DATA / "content" / n) for n in HELD_OUT],
+        init_from=init_from,
+        half=True,
+        progress=sys.stderr.isatty(),
+        extra_meta={
+            "recipe": "cpu-128 (scripts/train_bundled_models.py)",
+            "warm_start": init_from and Path(init_from).name,
+        },
     )
 
 

@@ -36,37 +36,68 @@ import argparse
 import sys
 from pathlib import Path
 
+from percepta.arch import NetConfig
+from percepta.hyperparams import LossWeights
 from percepta.train import TrainOptions, train_resumable
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "photos"
 WORK = Path.home() / ".cache" / "percepta-train"
 #: the fixed evaluation split: never trained on (one or two per source package)
 HELD_OUT = (
-    "lomiri_Dragonfly_by_Bolly.jpg", "lomiri_seeding_by_Clements_Engelhardt.jpg", "lxqt_appleflower.jpg",
-    "lxqt_drop.jpg", "mate_LadyBird.jpg", "mate_Wood.jpg", "opencv_baboon.jpg", "opencv_building.jpg",
-    "opencv_fruits.jpg", "plasma_ColorfulCups.jpg", "plasma_FallenLeaf.jpg",
+    "lomiri_Dragonfly_by_Bolly.jpg",
+    "lomiri_seeding_by_Clements_Engelhardt.jpg",
+    "lxqt_appleflower.jpg",
+    "lxqt_drop.jpg",
+    "mate_LadyBird.jpg",
+    "mate_Wood.jpg",
+    "opencv_baboon.jpg",
+    "opencv_building.jpg",
+    "opencv_fruits.jpg",
+    "plasma_ColorfulCups.jpg",
+    "plasma_FallenLeaf.jpg",
 )
 #: name -> (scale, loss, paper's exact network?)
 MODELS = {
-    "x4_pixel": (4, "pixel", False), "x4_feat": (4, "feat", False), "x8_feat": (8, "feat", False),
-    "x8_pixel": (8, "pixel", False), "x4_pixel_paper": (4, "pixel", True), "x4_feat_paper": (4, "feat", True),
+    "x4_pixel": (4, "pixel", False),
+    "x4_feat": (4, "feat", False),
+    "x8_feat": (8, "feat", False),
+    "x8_pixel": (8, "pixel", False),
+    "x4_pixel_paper": (4, "pixel", True),
+    "x4_feat_paper": (4, "feat", True),
 }
-RECIPES = {"gpu": {"size": 288, "device": "cuda", "checkpoint_every": 500, "val_every": 2000},
-           "cpu": {"size": 96, "device": "cpu", "checkpoint_every": 50, "val_every": 250}}
+RECIPES = {
+    "gpu": {"size": 288, "device": "cuda", "checkpoint_every": 500, "val_every": 2000},
+    "cpu": {"size": 96, "device": "cpu", "checkpoint_every": 50, "val_every": 250},
+}
 
 
-def recipe(name: str, iters: int, kind: str = "cpu", data: Path = DATA, work: Path = WORK,
-           time_budget: float | None = None) -> TrainOptions:
+def recipe(
+    name: str, iters: int, kind: str = "cpu", data: Path = DATA, work: Path = WORK, time_budget: float | None = None
+) -> TrainOptions:
     scale, loss, paper = MODELS[name]
     r = RECIPES[kind]
     return TrainOptions(
-        task="sr", data=str(data), output=str(work / "models" / f"sr_{name}.safetensors"),
-        scale=scale, sr_loss=loss, size=r["size"], batch_size=4, lr=1e-3, iters=iters,
-        tv_weight=0.0 if loss == "pixel" else 1e-2, norm="batch",
-        upsample="transpose" if paper else "resize", skip="none" if paper else "bicubic", seed=0,
-        exclude=HELD_OUT, checkpoint=str(work / f"sr_{name}.ckpt"), checkpoint_every=r["checkpoint_every"],
-        val_every=r["val_every"], val_images=[str(data / n) for n in HELD_OUT[:2]], half=True,
-        device=r["device"], time_budget=time_budget, progress=sys.stderr.isatty(),
+        task="sr",
+        data=str(data),
+        output=str(work / "models" / f"sr_{name}.safetensors"),
+        net=NetConfig.super_resolution(
+            scale, norm="batch", upsample="transpose" if paper else "resize", skip="none" if paper else "bicubic"
+        ),
+        loss=LossWeights.super_resolution(loss, tv=0.0 if loss == "pixel" else 1e-2),
+        size=r["size"],
+        batch_size=4,
+        lr=1e-3,
+        iters=iters,
+        seed=0,
+        exclude=HELD_OUT,
+        checkpoint=str(work / f"sr_{name}.ckpt"),
+        checkpoint_every=r["checkpoint_every"],
+        val_every=r["val_every"],
+        val_images=[str(data / n) for n in HELD_OUT[:2]],
+        half=True,
+        device=r["device"],
+        time_budget=time_budget,
+        progress=sys.stderr.isatty(),
         extra_meta={"recipe": f"{kind}-{r['size']} (scripts/train_sr_models.py)", "held_out": list(HELD_OUT)},
     )
 

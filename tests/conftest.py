@@ -1,4 +1,8 @@
-"""Shared fixtures: the real VGG-16 loss network and real photos from ../shared/data."""
+"""Shared fixtures: the real VGG-16 loss network and small real images shipped in tests/data.
+
+The suite needs nothing outside the repository. ``SHARED`` (``../shared/data``, or ``$PERCEPTA_TEST_DATA``)
+is only for optional checks marked ``shared``, which skip cleanly where it is missing.
+"""
 
 from __future__ import annotations
 
@@ -7,15 +11,18 @@ from pathlib import Path
 
 import pytest
 import torch
-import torchvision.transforms.functional as TF
 
-from percepta.image import load_rgb, to_tensor
+from percepta.image import center_square, load_rgb, resize_short_side, to_tensor
 from percepta.lossnet import VGG16LossNetwork
 
-DATA = Path(os.environ.get("PERCEPTA_TEST_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+DATA = Path(__file__).resolve().parent / "data"
 PHOTOS = DATA / "photos"
 STYLES = DATA / "styles"
-CONTENT = DATA / "content"
+SR_CROPS = DATA / "sr"
+#: a city photo and a landscape, standing in for the paper authors' demo photos
+CITY = PHOTOS / "lomiri_Bridge_by_Sander_Klootwijk.jpg"
+LANDSCAPE = PHOTOS / "lomiri_life_by_Aitzol_Berasategi.jpg"
+SHARED = Path(os.environ.get("PERCEPTA_TEST_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 
 if "OMP_NUM_THREADS" not in os.environ:
     torch.set_num_threads(min(2, os.cpu_count() or 1))
@@ -23,10 +30,15 @@ if "OMP_NUM_THREADS" not in os.environ:
 
 def photo(path: Path, size: int, square: bool = True) -> torch.Tensor:
     """A real photo as (1, 3, H, W) in [0, 1]: shorter side resized to ``size``, centre-cropped if square."""
-    img = TF.resize(load_rgb(path), size, antialias=True)
-    if square:
-        img = TF.center_crop(img, size)
-    return to_tensor(img)
+    img = load_rgb(path)
+    return to_tensor(center_square(img, size) if square else resize_short_side(img, size))
+
+
+def needs_shared(path: Path) -> Path:
+    """``path`` under ``SHARED``, or skip the test where the shared data is not beside this clone."""
+    if not path.exists():
+        pytest.skip(f"needs {path} (the project's shared data, not part of a clone)")
+    return path
 
 
 @pytest.fixture(scope="session")
@@ -36,8 +48,8 @@ def lossnet() -> VGG16LossNetwork:
 
 
 @pytest.fixture(scope="session")
-def chicago64() -> torch.Tensor:
-    return photo(CONTENT / "chicago.jpg", 64)
+def content64() -> torch.Tensor:
+    return photo(PHOTOS / "mate_LadyBird.jpg", 64)
 
 
 @pytest.fixture(scope="session")

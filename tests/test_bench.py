@@ -8,19 +8,29 @@ import pytest
 import torch
 from PIL import Image
 
+from percepta.arch import NetConfig
 from percepta.bench import bench_objective, bench_reconstruct, bench_speed
 from percepta.cli import main
 from percepta.train import TrainOptions, train
 
-from .conftest import CONTENT, PHOTOS, STYLES
+from .conftest import CITY, LANDSCAPE, PHOTOS, STYLES
 
 
 @pytest.fixture(scope="module")
 def tiny_style_model(tmp_path_factory):
     folder = tmp_path_factory.mktemp("bench")
-    opts = TrainOptions("style", str(PHOTOS), str(folder / "tiny.safetensors"), style=str(STYLES / "wave.jpg"),
-                        size=32, style_size=64, iters=2, norm="instance", upsample="resize", width=0.25, blocks=1,
-                        val_every=0, progress=False)
+    opts = TrainOptions(
+        "style",
+        str(PHOTOS),
+        str(folder / "tiny.safetensors"),
+        style=str(STYLES / "wave.jpg"),
+        size=32,
+        style_size=64,
+        iters=2,
+        val_every=0,
+        progress=False,
+        net=NetConfig.style(norm="instance", upsample="resize", width=0.25, blocks=1),
+    )
     return train(opts)
 
 
@@ -46,7 +56,7 @@ def test_quick_speed_extrapolates_and_says_so(tmp_path, capsys) -> None:
 
 
 def test_objective_curve_and_crossing(tmp_path, tiny_style_model) -> None:
-    images = [CONTENT / "chicago.jpg", CONTENT / "amber.jpg"]
+    images = [CITY, LANDSCAPE]
     table = bench_objective(tmp_path, str(tiny_style_model), images, iters=4, sizes=(32, 48))
     data = json.loads((tmp_path / "objective.json").read_text())
     assert [d["size"] for d in data] == [32, 48]
@@ -55,13 +65,15 @@ def test_objective_curve_and_crossing(tmp_path, tiny_style_model) -> None:
         assert d["network_loss"] > 0 and len(d["network_losses"]) == 2
         assert d["crossing"] is None or 0 <= d["crossing"] <= 4
     assert data[0]["curve"] != data[1]["curve"]
-    assert "crossing iteration" in table and (tmp_path / "objective.png").stat().st_size > 1000
+    assert "network reached at" in table and (tmp_path / "objective.png").stat().st_size > 1000
 
 
 def test_reconstruction_grid(tmp_path) -> None:
-    path = bench_reconstruct(tmp_path, CONTENT / "chicago.jpg", size=32, iters=3)
+    path = bench_reconstruct(tmp_path, CITY, size=32, iters=3)
     with Image.open(path) as grid:
         assert grid.size == (4 * 32, 3 * (32 + 14))
         pixels = torch.tensor(list(grid.convert("L").getdata()), dtype=torch.float32)
     assert pixels.std() > 10  # pictures, not a blank canvas
-    assert "relu4_3" in (tmp_path / "reconstruct.md").read_text() or "Grams" in (tmp_path / "reconstruct.md").read_text()
+    assert (
+        "relu4_3" in (tmp_path / "reconstruct.md").read_text() or "Grams" in (tmp_path / "reconstruct.md").read_text()
+    )

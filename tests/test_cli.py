@@ -13,7 +13,7 @@ from PIL import Image
 from percepta import __version__
 from percepta.cli import main
 
-from .conftest import CONTENT, STYLES
+from .conftest import CITY, STYLES
 
 
 def run(*args: str) -> subprocess.CompletedProcess:
@@ -42,16 +42,34 @@ def test_info_names_the_weights(capsys) -> None:
 def _bad_inputs(tmp: Path) -> dict[str, Path]:
     (tmp / "empty.jpg").write_bytes(b"")
     (tmp / "text.png").write_text("hello")
-    data = (CONTENT / "chicago.jpg").read_bytes()
+    data = (CITY).read_bytes()
     (tmp / "truncated.jpg").write_bytes(data[: len(data) // 3])
-    return {"missing": tmp / "missing.jpg", "empty": tmp / "empty.jpg", "not an image": tmp / "text.png",
-            "truncated": tmp / "truncated.jpg", "directory": tmp}
+    return {
+        "missing": tmp / "missing.jpg",
+        "empty": tmp / "empty.jpg",
+        "not an image": tmp / "text.png",
+        "truncated": tmp / "truncated.jpg",
+        "directory": tmp,
+    }
 
 
 def test_bad_images_give_one_line_errors(tmp_path, capsys) -> None:
     for what, path in _bad_inputs(tmp_path).items():
-        code = main(["optimize", "--content", str(path), "--style", str(STYLES / "wave.jpg"),
-                     "-o", str(tmp_path / "o.png"), "--iters", "1", "--size", "32"])
+        code = main(
+            [
+                "optimize",
+                "--content",
+                str(path),
+                "--style",
+                str(STYLES / "wave.jpg"),
+                "-o",
+                str(tmp_path / "o.png"),
+                "--iters",
+                "1",
+                "--size",
+                "32",
+            ]
+        )
         err = capsys.readouterr().err
         assert code == 1, what
         assert err.startswith("percepta: error:") and err.count("\n") == 1, (what, err)
@@ -62,7 +80,7 @@ def test_bad_model_file_and_name(tmp_path, capsys) -> None:
     bad = tmp_path / "bad.safetensors"
     bad.write_bytes(b"garbage")
     for model in (str(bad), "no-such-model"):
-        assert main(["stylize", str(CONTENT / "chicago.jpg"), "-m", model, "-o", str(tmp_path / "o.jpg")]) == 1
+        assert main(["stylize", str(CITY), "-m", model, "-o", str(tmp_path / "o.jpg")]) == 1
         err = capsys.readouterr().err
         assert err.startswith("percepta: error:") and err.count("\n") == 1
 
@@ -76,8 +94,24 @@ def test_real_process_exit_codes(tmp_path) -> None:
 
 def test_optimize_writes_picture_and_reports_loss(tmp_path, capsys) -> None:
     out = tmp_path / "opt.png"
-    assert main(["optimize", "--content", str(CONTENT / "chicago.jpg"), "--style", str(STYLES / "wave.jpg"),
-                 "--size", "48", "--iters", "5", "-o", str(out)]) == 0
+    assert (
+        main(
+            [
+                "optimize",
+                "--content",
+                str(CITY),
+                "--style",
+                str(STYLES / "wave.jpg"),
+                "--size",
+                "48",
+                "--iters",
+                "5",
+                "-o",
+                str(out),
+            ]
+        )
+        == 0
+    )
     text = capsys.readouterr().out
     assert re.search(r"loss [\d.e+]+ -> [\d.e+]+ \([\d.]+x lower\)", text) and "style" in text
     with Image.open(out) as img:
@@ -86,20 +120,55 @@ def test_optimize_writes_picture_and_reports_loss(tmp_path, capsys) -> None:
 
 def test_optimize_reconstruct_mode(tmp_path, capsys) -> None:
     out = tmp_path / "rec.png"
-    assert main(["optimize", "--content", str(CONTENT / "chicago.jpg"), "--reconstruct", "features",
-                 "--layer", "relu2_2", "--size", "40", "--iters", "3", "-o", str(out)]) == 0
+    assert (
+        main(
+            [
+                "optimize",
+                "--content",
+                str(CITY),
+                "--reconstruct",
+                "features",
+                "--layer",
+                "relu2_2",
+                "--size",
+                "40",
+                "--iters",
+                "3",
+                "-o",
+                str(out),
+            ]
+        )
+        == 0
+    )
     assert out.is_file()
 
 
 @pytest.mark.slow
 def test_paper_size_optimisation_lowers_loss_tenfold(tmp_path, capsys) -> None:
     """Issue acceptance: 256x256, 100 L-BFGS iterations, default weights: total loss down >= 10x."""
-    from .conftest import photo
     from percepta.image import save_image, to_pil
 
-    content = tmp_path / "chicago256.png"
-    save_image(to_pil(photo(CONTENT / "chicago.jpg", 256)), content)
-    assert main(["optimize", "--content", str(content), "--style", str(STYLES / "wave.jpg"),
-                 "--size", "256", "--iters", "100", "-o", str(tmp_path / "o.png")]) == 0
+    from .conftest import photo
+
+    content = tmp_path / "city256.png"
+    save_image(to_pil(photo(CITY, 256)), content)
+    assert (
+        main(
+            [
+                "optimize",
+                "--content",
+                str(content),
+                "--style",
+                str(STYLES / "wave.jpg"),
+                "--size",
+                "256",
+                "--iters",
+                "100",
+                "-o",
+                str(tmp_path / "o.png"),
+            ]
+        )
+        == 0
+    )
     ratio = float(re.search(r"\(([\d.]+)x lower\)", capsys.readouterr().out).group(1))
     assert ratio >= 10.0

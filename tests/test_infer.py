@@ -15,7 +15,7 @@ from percepta.losses import LossWeights, PerceptualLoss
 from percepta.modelfile import BUNDLED_DIR, available_models, save_model
 from percepta.nets import NetConfig, TransformNet
 
-from .conftest import CONTENT, STYLES, photo
+from .conftest import CITY, LANDSCAPE, PHOTOS, STYLES, photo
 
 BUNDLED_ALL = sorted(p.name.removesuffix(".safetensors") for p in BUNDLED_DIR.glob("*.safetensors"))
 BUNDLED = [name for name in BUNDLED_ALL if not name.startswith("sr_")]  # style models (SR: test_upscale.py)
@@ -29,7 +29,7 @@ def model_file(tmp_path_factory):
 
 
 def test_api_pil_and_tensor(model_file) -> None:
-    img = Image.open(CONTENT / "chicago.jpg").convert("RGB").resize((131, 97))
+    img = Image.open(CITY).convert("RGB").resize((131, 97))
     out = percepta.stylize(img, model_file)
     assert isinstance(out, Image.Image) and out.size == (131, 97)
     t = to_tensor(img)
@@ -40,7 +40,7 @@ def test_api_pil_and_tensor(model_file) -> None:
 
 
 def test_strength_and_preserve_color(model_file) -> None:
-    x = photo(CONTENT / "chicago.jpg", 48)
+    x = photo(CITY, 48)
     assert torch.allclose(percepta.stylize(x, model_file, strength=0.0), x)
     full = percepta.stylize(x, model_file)
     half = percepta.stylize(x, model_file, strength=0.5)
@@ -68,23 +68,26 @@ def test_preserve_color_keeps_luminance() -> None:
 
 
 def test_cli_keeps_alpha_exif_and_folders(model_file, tmp_path, capsys) -> None:
-    rgba = Image.open(CONTENT / "amber.jpg").convert("RGBA").resize((61, 45))
+    rgba = Image.open(LANDSCAPE).convert("RGBA").resize((61, 45))
     alpha = Image.linear_gradient("L").resize((61, 45))
     rgba.putalpha(alpha)
     rgba.save(tmp_path / "a.png")
-    rotated = Image.open(CONTENT / "chicago.jpg").convert("RGB").resize((80, 40))
+    rotated = Image.open(CITY).convert("RGB").resize((80, 40))
     exif = Image.Exif()
     exif[0x0112] = 6  # rotate 90 degrees clockwise on display
     rotated.save(tmp_path / "r.jpg", exif=exif)
     out = tmp_path / "out"
-    assert main(["stylize", str(tmp_path / "a.png"), str(tmp_path / "r.jpg"), "-m", str(model_file), "-o", str(out)]) == 0
+    assert (
+        main(["stylize", str(tmp_path / "a.png"), str(tmp_path / "r.jpg"), "-m", str(model_file), "-o", str(out)]) == 0
+    )
     a = load_image(out / "a.png")
     assert a.size == (61, 45) and a.alpha is not None
     assert np.abs(np.asarray(a.alpha, dtype=int) - np.asarray(alpha, dtype=int)).max() <= 1
     assert load_image(out / "r.jpg").size == (40, 80)  # upright, as displayed
     folder_out = tmp_path / "out2"
     assert main(["stylize", str(tmp_path), "-m", str(model_file), "-o", str(folder_out), "--max-size", "32"]) == 0
-    assert sorted(p.name for p in folder_out.iterdir()) == ["a.png", "r.jpg"]
+    written = sorted(str(p.relative_to(folder_out)) for p in folder_out.rglob("*") if p.is_file())
+    assert written == ["a.png", "out/a.png", "out/r.jpg", "r.jpg"]  # subfolders mirrored, nothing flattened
 
 
 def test_models_command_lists_bundled(capsys) -> None:
@@ -102,17 +105,17 @@ def test_at_least_four_bundled_style_models() -> None:
 
 @pytest.mark.parametrize("name", BUNDLED)
 def test_bundled_model_carries_its_style(name: str, lossnet) -> None:
-    """A shipped model moves a held-out photo towards its painting's style and keeps the content."""
+    """A shipped model moves a photo towards its painting's style and keeps the content recognisable."""
     model = percepta.load_model(name)
     meta = model.meta
     assert meta["iterations"] > 0 and meta["style_image"] and meta["final_losses"]["total"] > 0
-    held_out = photo(CONTENT / "chicago.jpg", 128)
-    styled = percepta.stylize(held_out, model)
+    city = photo(CITY, 128)
+    styled = percepta.stylize(city, model)
     style = to_tensor(Image.open(STYLES / meta["style_image"]).convert("RGB").resize((128, 128)))
     loss = PerceptualLoss(LossWeights(content=0.0, tv=0.0), lossnet)
     loss.set_style(style)
-    assert loss(styled).total < 0.7 * loss(held_out).total  # closer to the painting's Grams (measured 0.4-0.55)
+    assert loss(styled).total < 0.7 * loss(city).total  # closer to the painting's Grams (measured 0.16-0.30)
+    # the city stays recognisable: in relu2_2 features its own photo is the nearest of the test photos
     content = PerceptualLoss(LossWeights(style=0.0, tv=0.0), lossnet)
-    other = photo(CONTENT / "hoovertowernight.jpg", 128)
-    # the city stays recognisable: nearer in relu2_2 features to its photo than another photo is
-    assert content(styled, held_out).total < content(other, held_out).total
+    others = [photo(p, 128) for p in sorted(PHOTOS.glob("*.jpg")) if p != CITY]
+    assert content(styled, city).total < min(content(styled, other).total for other in others)

@@ -5,8 +5,15 @@ from __future__ import annotations
 import pytest
 import torch
 
-from percepta.losses import (LossWeights, PerceptualLoss, feature_reconstruction_loss, gram_matrix, pixel_loss,
-                             style_reconstruction_loss, total_variation)
+from percepta.losses import (
+    LossWeights,
+    PerceptualLoss,
+    feature_reconstruction_loss,
+    gram_matrix,
+    pixel_loss,
+    style_reconstruction_loss,
+    total_variation,
+)
 from percepta.lossnet import VGG16LossNetwork
 
 
@@ -47,39 +54,41 @@ def test_pixel_and_tv() -> None:
     assert total_variation(torch.full((1, 3, 8, 8), 0.3)).item() == 0.0
 
 
-def test_perceptual_loss_combines_weighted_terms(lossnet: VGG16LossNetwork, chicago64, wave64) -> None:
+def test_perceptual_loss_combines_weighted_terms(lossnet: VGG16LossNetwork, content64, wave64) -> None:
     w = LossWeights(content=2.0, style=3e-4, tv=0.5)
     loss = PerceptualLoss(w, lossnet)
     loss.set_style(wave64)
-    out = chicago64.flip(-1)
-    terms = loss(out, chicago64)
-    f_out, f_c, f_s = lossnet(out), lossnet(chicago64), lossnet(wave64)
+    out = content64.flip(-1)
+    terms = loss(out, content64)
+    f_out, f_c, f_s = lossnet(out), lossnet(content64), lossnet(wave64)
     content = feature_reconstruction_loss(f_out["relu2_2"], f_c["relu2_2"])
-    style = sum(style_reconstruction_loss(gram_matrix(f_out[k]), gram_matrix(f_s[k]))
-                for k in ("relu1_2", "relu2_2", "relu3_3", "relu4_3"))
+    style = sum(
+        style_reconstruction_loss(gram_matrix(f_out[k]), gram_matrix(f_s[k]))
+        for k in ("relu1_2", "relu2_2", "relu3_3", "relu4_3")
+    )
     assert terms.parts["content"].item() == pytest.approx(2.0 * content.item(), rel=1e-5)
     assert terms.parts["style"].item() == pytest.approx(3e-4 * style.item(), rel=1e-5)
     assert terms.parts["tv"].item() == pytest.approx(0.5 * total_variation(out).item(), rel=1e-5)
     assert terms.total.item() == pytest.approx(sum(v.item() for v in terms.parts.values()), rel=1e-6)
-    assert loss(chicago64, chicago64).parts["content"].item() == 0.0
+    assert loss(content64, content64).parts["content"].item() == 0.0
 
 
-def test_style_targets_serve_any_size_and_batch(lossnet: VGG16LossNetwork, chicago64, wave64) -> None:
+def test_style_targets_serve_any_size_and_batch(lossnet: VGG16LossNetwork, content64, wave64) -> None:
     loss = PerceptualLoss(LossWeights(content=0.0, tv=0.0), lossnet)
     loss.set_style(wave64)
-    single = loss(chicago64).total.item()
-    batch = loss(chicago64.repeat(3, 1, 1, 1)).total.item()
+    single = loss(content64).total.item()
+    batch = loss(content64.repeat(3, 1, 1, 1)).total.item()
     assert batch == pytest.approx(single, rel=1e-5)
-    larger = torch.nn.functional.interpolate(chicago64, size=(96, 80), mode="bilinear")
+    larger = torch.nn.functional.interpolate(content64, size=(96, 80), mode="bilinear")
     assert loss(larger).total.item() > 0
 
 
-def test_content_target_uses_only_shallow_layers(lossnet: VGG16LossNetwork, chicago64) -> None:
-    feats = PerceptualLoss(LossWeights(), lossnet).content_features(chicago64)
+def test_content_target_uses_only_shallow_layers(lossnet: VGG16LossNetwork, content64) -> None:
+    feats = PerceptualLoss(LossWeights(), lossnet).content_features(content64)
     assert set(feats) == {"relu2_2"}
 
 
-def test_style_loss_prefers_the_style(lossnet: VGG16LossNetwork, chicago64, wave64) -> None:
+def test_style_loss_prefers_the_style(lossnet: VGG16LossNetwork, content64, wave64) -> None:
     loss = PerceptualLoss(LossWeights(content=0.0, tv=0.0), lossnet)
     loss.set_style(wave64)
-    assert loss(wave64.flip(-1)).total.item() < 0.5 * loss(chicago64).total.item()
+    assert loss(wave64.flip(-1)).total.item() < 0.5 * loss(content64).total.item()

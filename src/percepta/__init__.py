@@ -9,31 +9,65 @@ ECCV 2016. Public API::
     result = percepta.optimize(content, style, iters=100)    # Gatys et al.'s baseline (tensors)
     big = percepta.upscale(pil_image, "sr_x4_feat")          # super-resolution x4 (or sr_x8_feat)
     report = percepta.evaluate_sr(["photo.jpg"], 4, ["sr_x4_pixel"])  # PSNR / SSIM / relu2_2 vs bicubic
-    percepta.train_style(TrainOptions(...))                  # see percepta.train.TrainOptions
+    percepta.train_style(TrainOptions("style", "photos/", "mine.safetensors", style="painting.jpg"))
 
-``percepta.upscale`` is the function; the module of the same name is ``percepta.upscale`` in
-``sys.modules`` (``from percepta.upscale import upscale_files``).
+Each name is imported on first use (PEP 562), so ``import percepta`` and the command line's ``--help``
+do not pay for torch. The modules: see the README's code map.
 """
 
-__version__ = "0.1.0"
+from __future__ import annotations
 
-from .errors import ImageError, ModelFileError, PerceptaError, WeightsError  # noqa: E402
-from .data import degrade  # noqa: E402
-from .infer import stylize  # noqa: E402
-from .metrics import evaluate_sr  # noqa: E402
-from .modelfile import Model, load_model  # noqa: E402
-from .optimize import reconstruct, stylize_by_optimization as optimize  # noqa: E402
-from .train import TrainOptions, train  # noqa: E402
-from .upscale import upscale  # noqa: E402  (the function shadows the module attribute, by design)
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from ._version import __version__
+from .errors import ImageError, ModelFileError, PerceptaError, WeightsError
+
+#: public name -> (module, attribute)
+_API = {
+    "stylize": ("infer", "stylize"),
+    "upscale": ("upscaling", "upscale"),
+    "optimize": ("optimization", "stylize_by_optimization"),
+    "reconstruct": ("optimization", "reconstruct"),
+    "load_model": ("modelfile", "load_model"),
+    "Model": ("modelfile", "Model"),
+    "degrade": ("data", "degrade"),
+    "evaluate_sr": ("evaluate", "evaluate_sr"),
+    "LossWeights": ("hyperparams", "LossWeights"),
+    "NetConfig": ("arch", "NetConfig"),
+    "TrainOptions": ("train.options", "TrainOptions"),
+    "train_style": ("train.loop", "train_style"),
+    "train_sr": ("train.loop", "train_sr"),
+}
+
+__all__ = [
+    "ImageError", "LossWeights", "Model", "ModelFileError", "NetConfig", "PerceptaError", "TrainOptions",
+    "WeightsError", "__version__", "degrade", "evaluate_sr", "load_model", "optimize", "reconstruct", "stylize",
+    "train_sr", "train_style", "upscale",
+]  # fmt: skip
+
+if TYPE_CHECKING:
+    from .arch import NetConfig
+    from .data import degrade
+    from .evaluate import evaluate_sr
+    from .hyperparams import LossWeights
+    from .infer import stylize
+    from .modelfile import Model, load_model
+    from .optimization import reconstruct
+    from .optimization import stylize_by_optimization as optimize
+    from .train.loop import train_sr, train_style
+    from .train.options import TrainOptions
+    from .upscaling import upscale
 
 
-def train_style(options: TrainOptions, resume: str | None = None):  # noqa: ANN201
-    """Train a style transfer network (``options.task == "style"``); returns the model file's path."""
-    if options.task != "style":
-        raise ValueError("train_style needs TrainOptions(task='style', ...)")
-    return train(options, resume)
+def __getattr__(name: str) -> Any:
+    if name in _API:
+        module, attribute = _API[name]
+        value = getattr(importlib.import_module(f".{module}", __name__), attribute)
+        globals()[name] = value  # later look-ups skip this function
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["ImageError", "Model", "ModelFileError", "PerceptaError", "TrainOptions", "WeightsError", "degrade",
-           "evaluate_sr", "load_model", "optimize", "reconstruct", "stylize", "train", "train_style", "upscale",
-           "__version__"]
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_API))

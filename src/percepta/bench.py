@@ -10,19 +10,19 @@ loss of roughly 50-100 L-BFGS iterations.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 import torch
-import torchvision.transforms.functional as TF
 
-from .image import load_rgb, to_tensor
-from .infer import resize_to_max, run_network
-from .losses import LossWeights, PerceptualLoss
+from .hyperparams import FIG5_ITERATIONS, LossWeights
+from .image import center_square, load_rgb, resize_long_side, to_tensor
+from .infer import run_network
+from .losses import PerceptualLoss
 from .lossnet import VGG16LossNetwork
 from .modelfile import Model, load_model
-from .optimize import initial_image, optimize_image
+from .optimization import initial_image, optimize_image
 
 
 @dataclass
@@ -47,22 +47,18 @@ class ObjectiveComparison:
 
 def training_weights(model: Model) -> tuple[LossWeights, str, int | None]:
     """The loss weights, style image path and style size a style model was trained with."""
-    opts = model.meta.get("options") or {}
-    if model.task != "style" or not opts.get("style"):
+    from .train.options import TrainOptions
+
+    stored = model.meta.get("options")
+    if model.task != "style" or not isinstance(stored, dict) or not stored.get("style"):
         raise ValueError(f"{model.name}: not a style model with its training options recorded")
-    defaults = LossWeights()
-    weights = LossWeights(opts.get("content_weight", defaults.content), opts.get("style_weight", defaults.style),
-                          opts.get("tv_weight", defaults.tv), 0.0,
-                          opts.get("content_layers", defaults.content_layers),
-                          opts.get("style_layers", defaults.style_layers),
-                          opts.get("gram_reduction", defaults.gram_reduction))
-    return weights, opts["style"], opts.get("style_size")
+    opts = TrainOptions.from_dict(stored)
+    return opts.loss, str(opts.style), opts.style_size
 
 
 def square_crop(path: str | os.PathLike, size: int) -> torch.Tensor:
-    """A photo as the paper's test images: shorter side resized to ``size``, centre ``size`` x ``size`` crop."""
-    img = TF.center_crop(TF.resize(load_rgb(path), size, antialias=True), size)
-    return to_tensor(img)
+    """A photo as the paper's test images (:func:`percepta.image.center_square`), as a (1, 3, size, size) tensor."""
+    return to_tensor(center_square(load_rgb(path), size))
 
 
 def objective_loss(weights: LossWeights, style: torch.Tensor) -> PerceptualLoss:
@@ -78,9 +74,15 @@ def optimization_curve(loss: PerceptualLoss, image: torch.Tensor, iters: int, pr
     return [h["total"] for h in result.history[:iters]] + [result.final["total"]]
 
 
-def objective_comparison(model: str | Model, images: Sequence[str | os.PathLike], iters: int = 200,
-                         size: int = 256, style_path: str | os.PathLike | None = None, progress: bool = False,
-                         curves: Sequence[Sequence[float]] | None = None) -> ObjectiveComparison:
+def objective_comparison(
+    model: str | Model,
+    images: Sequence[str | os.PathLike],
+    iters: int = 200,
+    size: int = 256,
+    style_path: str | os.PathLike | None = None,
+    progress: bool = False,
+    curves: Sequence[Sequence[float]] | None = None,
+) -> ObjectiveComparison:
     """Paper Fig. 5 for one model: its loss vs optimisation's loss per L-BFGS iteration, same objective.
 
     ``curves`` (one per image, from :func:`optimization_curve` with the same objective) skips the
@@ -88,7 +90,7 @@ def objective_comparison(model: str | Model, images: Sequence[str | os.PathLike]
     """
     model = load_model(model)
     weights, trained_style, style_size = training_weights(model)
-    style = to_tensor(resize_to_max(load_rgb(style_path or trained_style), style_size))
+    style = to_tensor(resize_long_side(load_rgb(style_path or trained_style), style_size))
     loss = objective_loss(weights, style)
     crops = [square_crop(path, size) for path in images]
     with torch.no_grad():
@@ -97,11 +99,13 @@ def objective_comparison(model: str | Model, images: Sequence[str | os.PathLike]
         curves = [optimization_curve(loss, x, iters, progress) for x in crops]
     n = len(curves)
     curve = [sum(c[k] for c in curves) / n for k in range(iters + 1)]
-    return ObjectiveComparison(model.name, [os.path.basename(str(p)) for p in images], size,
-                               sum(net_losses) / n, net_losses, curve)
+    return ObjectiveComparison(
+        model.name, [os.path.basename(str(p)) for p in images], size, sum(net_losses) / n, net_losses, curve
+    )
 
 
 # --- paper Table 1: speed ---------------------------------------------------------------------------
+
 
 @dataclass
 class SpeedRow:
@@ -132,9 +136,17 @@ def median_seconds(fn, repeats: int) -> float:
     return statistics.median(times)
 
 
-def speed_table(content: torch.Tensor, style: torch.Tensor, sizes: Sequence[int], iters: Sequence[int],
-                model: Model | None = None, device: str = "cpu", quick: bool = False, quick_iters: int = 10,
-                repeats: int = 5) -> list[SpeedRow]:
+def speed_table(
+    content: torch.Tensor,
+    style: torch.Tensor,
+    sizes: Sequence[int],
+    iters: Sequence[int],
+    model: Model | None = None,
+    device: str = "cpu",
+    quick: bool = False,
+    quick_iters: int = 10,
+    repeats: int = 5,
+) -> list[SpeedRow]:
     """Paper Table 1 on this machine: both sides measured in one run, same device and threads.
 
     The network is ``model`` or, by default, the paper's style network (its speed does not depend on
@@ -142,48 +154,66 @@ def speed_table(content: torch.Tensor, style: torch.Tensor, sizes: Sequence[int]
     ``quick`` it runs max(iters) iterations at each size, timing the cumulative cost at each count;
     with ``quick`` it times ``quick_iters`` iterations and extrapolates (rows say ``estimated``).
     """
-    import time
-
     from .nets import NetConfig, TransformNet
 
     net = (model.net if model is not None else TransformNet(NetConfig.style())).to(device).eval()
-    rows: list[SpeedRow] = []
     loss = objective_loss(LossWeights(), style.to(device)).to(device)
+    rows: list[SpeedRow] = []
     for size in sizes:
         x = torch.nn.functional.interpolate(content, size=(size, size), mode="bilinear", antialias=True).to(device)
-
-        def forward() -> None:
-            with torch.inference_mode():
-                net(x)
-            if device.startswith("cuda"):
-                torch.cuda.synchronize()
-
-        network = median_seconds(forward, repeats)
-        marks: dict[int, float] = {}
-        count = quick_iters if quick else max(iters)
-        start = time.perf_counter()
-
-        def tick(step: int, _: dict[str, float]) -> None:
-            if device.startswith("cuda"):
-                torch.cuda.synchronize()
-            marks[step + 1] = time.perf_counter() - start
-
-        optimize_image(loss, x, initial_image(x, "content"), 1, "lbfgs", progress=False)  # warm-up
-        start = time.perf_counter()
-        optimize_image(loss, x, initial_image(x, "content"), count, "lbfgs", progress=False, callback=tick)
-        per_iter = marks[count] / count
-        for n in iters:
-            seconds = per_iter * n if quick else marks[n]
-            rows.append(SpeedRow(size, n, seconds, network, quick))
+        rows += _speed_rows(net, loss, x, iters, device, quick_iters if quick else None, repeats)
     return rows
 
 
+def _speed_rows(
+    net: torch.nn.Module,
+    loss: PerceptualLoss,
+    x: torch.Tensor,
+    iters: Sequence[int],
+    device: str,
+    quick_iters: int | None,
+    repeats: int,
+) -> list[SpeedRow]:
+    """Table 1's rows for one image size (see :func:`speed_table`)."""
+    import time
+
+    def sync() -> None:
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+
+    def forward() -> None:
+        with torch.inference_mode():
+            net(x)
+        sync()
+
+    network = median_seconds(forward, repeats)
+    marks: dict[int, float] = {}
+    count = quick_iters or max(iters)
+    start = time.perf_counter()
+
+    def tick(step: int, _: dict[str, float]) -> None:
+        sync()
+        marks[step + 1] = time.perf_counter() - start
+
+    optimize_image(loss, x, initial_image(x, "content"), 1, "lbfgs", progress=False)  # warm-up
+    start = time.perf_counter()
+    optimize_image(loss, x, initial_image(x, "content"), count, "lbfgs", progress=False, callback=tick)
+    per_iter = marks[count] / count
+    quick = quick_iters is not None
+    return [SpeedRow(x.shape[-1], n, per_iter * n if quick else marks[n], network, quick) for n in iters]
+
+
 def speed_markdown(rows: Sequence[SpeedRow]) -> str:
-    lines = ["| image size | L-BFGS iterations | optimisation | feed-forward network | speed-up |", "|---|---|---|---|---|"]
+    lines = [
+        "| image size | L-BFGS iterations | optimisation | feed-forward network | speed-up |",
+        "|---|---|---|---|---|",
+    ]
     for r in rows:
         est = " (estimated)" if r.estimated else ""
-        lines.append(f"| {r.size}x{r.size} | {r.iters} | {r.optimization_seconds:.2f} s{est} | "
-                     f"{r.network_seconds * 1000:.1f} ms | {r.speedup:.0f}x |")
+        lines.append(
+            f"| {r.size}x{r.size} | {r.iters} | {r.optimization_seconds:.2f} s{est} | "
+            f"{r.network_seconds * 1000:.1f} ms | {r.speedup:.0f}x |"
+        )
     return "\n".join(lines)
 
 
@@ -200,7 +230,7 @@ def reconstruction_grid(image: torch.Tensor, iters: int = 200, progress: bool = 
     from PIL import Image, ImageDraw
 
     from .image import to_pil
-    from .optimize import reconstruct
+    from .optimization import reconstruct
 
     lossnet = VGG16LossNetwork(FEATURE_LAYERS)
     tiles: list[list[tuple[str, torch.Tensor]]] = [[("original", image)], [], []]
@@ -231,8 +261,10 @@ EXAMPLE_STYLE = EXAMPLES / "hokusai_great_wave.jpg"
 def _machine() -> str:
     import platform
 
-    return (f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-            f"{torch.get_num_threads()} torch threads, torch {torch.__version__}")
+    return (
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"{torch.get_num_threads()} torch threads, torch {torch.__version__}"
+    )
 
 
 def _write(out: Path, name: str, text: str) -> Path:
@@ -243,59 +275,101 @@ def _write(out: Path, name: str, text: str) -> Path:
     return out / name
 
 
-def bench_speed(out: str | os.PathLike, sizes: Sequence[int], iters: Sequence[int], device: str = "cpu",
-                quick: bool = False, model: str | None = None) -> str:
+def bench_speed(
+    out: str | os.PathLike,
+    sizes: Sequence[int],
+    iters: Sequence[int],
+    device: str = "cpu",
+    quick: bool = False,
+    model: str | None = None,
+) -> str:
     """``percepta bench speed``: Table 1 as markdown (also written to OUT/speed.md and speed.json)."""
     import json
 
     out = Path(out)
     content = to_tensor(load_rgb(EXAMPLE_CONTENT))
-    style = to_tensor(resize_to_max(load_rgb(EXAMPLE_STYLE), 256))
+    style = to_tensor(resize_long_side(load_rgb(EXAMPLE_STYLE), 256))
     loaded = load_model(model, device) if model else None
     rows = speed_table(content, style, sizes, iters, loaded, device, quick)
     net = f"model `{loaded.name}`" if loaded else "the paper's style network"
     table = speed_markdown(rows)
-    text = (f"# Speed (paper Table 1)\n\nMachine: {_machine()}, device {device}. Optimisation: L-BFGS, default "
-            f"objective, content initialisation; network: {net}, median of 5 forward passes after a warm-up."
-            f"{' Estimated rows extrapolate a 10-iteration measurement.' if quick else ''}\n\n{table}\n")
+    text = (
+        f"# Speed (paper Table 1)\n\nMachine: {_machine()}, device {device}. Optimisation: L-BFGS, default "
+        f"objective, content initialisation; network: {net}, median of 5 forward passes after a warm-up."
+        f"{' Estimated rows extrapolate a 10-iteration measurement.' if quick else ''}\n\n{table}\n"
+    )
     _write(out, "speed.md", text)
     _write(out, "speed.json", json.dumps([{**asdict(r), "speedup": r.speedup} for r in rows], indent=1))
     return table
 
 
-def bench_objective(out: str | os.PathLike, model: str, images: Sequence[str | os.PathLike],
-                    iters: int = 500, sizes: Sequence[int] = (256,)) -> str:
-    """``percepta bench objective``: Fig. 5 per size, a PNG plot and the crossing iteration."""
-    import json
+def objective_table(results: Sequence[ObjectiveComparison], iters: int) -> str:
+    """Fig. 5 as a markdown table: a row per model and size, its loss and the optimisation's at checkpoints."""
+    marks = [k for k in FIG5_ITERATIONS if k <= iters]
+    lines = [
+        "| model | size | network loss | " + " | ".join(f"L-BFGS {k}" for k in marks) + " | network reached at |",
+        "|---|---|---|" + "---|" * len(marks) + "---|",
+    ]
+    for r in results:
+        crossing = f"{r.crossing} iterations" if r.crossing is not None else f"> {iters} iterations"
+        lines.append(
+            f"| {r.model} | {r.size} | {r.network_loss:.4g} | "
+            + " | ".join(f"{r.loss_at(k):.4g}" for k in marks)
+            + f" | {crossing} |"
+        )
+    return "\n".join(lines)
 
+
+def objective_plot(results: Sequence[ObjectiveComparison], path: str | os.PathLike) -> None:
+    """Fig. 5 as a PNG: one panel per result, the optimisation's loss curve and the network's loss."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    out = Path(out)
-    results = [objective_comparison(model, images, iters, size) for size in sizes]
-    fig, axes = plt.subplots(1, len(results), figsize=(4.5 * len(results), 3.4), dpi=100, squeeze=False)
-    lines = ["| size | network loss | " + " | ".join(f"L-BFGS {k}" for k in (50, 100, 200, 500) if k <= iters)
-             + " | crossing iteration |", "|---|---|" + "---|" * len([k for k in (50, 100, 200, 500) if k <= iters]) + "---|"]
+    fig, axes = plt.subplots(1, len(results), figsize=(4.2 * len(results), 3.3), dpi=100, squeeze=False)
     for ax, r in zip(axes[0], results):
-        ax.plot(range(len(r.curve)), r.curve, label="optimisation (L-BFGS)")
-        ax.axhline(r.network_loss, color="C3", ls="--", label=f"network {r.model}")
-        ax.set(yscale="log", xlabel="iteration", title=f"{r.size}x{r.size}")
-        crossing = str(r.crossing) if r.crossing is not None else f"> {iters}"
-        lines.append(f"| {r.size} | {r.network_loss:.4g} | "
-                     + " | ".join(f"{r.loss_at(k):.4g}" for k in (50, 100, 200, 500) if k <= iters) + f" | {crossing} |")
-    axes[0][0].set_ylabel("total loss (mean over images)")
+        ax.plot(range(len(r.curve)), r.curve, label="L-BFGS optimisation")
+        ax.axhline(r.network_loss, color="C3", ls="--", label="feed-forward network")
+        ax.set(yscale="log", xlabel="L-BFGS iteration", title=f"{r.model}, {r.size}x{r.size}")
+    axes[0][0].set_ylabel(f"total loss (mean of {len(results[0].images)} photos)")
     axes[0][0].legend()
     fig.tight_layout()
-    out.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out / "objective.png")
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
     plt.close(fig)
-    table = "\n".join(lines)
-    _write(out, "objective.md", f"# Objective vs L-BFGS iterations (paper Fig. 5)\n\nModel `{results[0].model}`, "
-           f"images {', '.join(results[0].images)}; machine: {_machine()}.\n\n{table}\n\n![curves](objective.png)\n")
-    _write(out, "objective.json", json.dumps([asdict(r) | {"crossing": r.crossing} for r in results], indent=1))
+
+
+def write_objective_report(
+    out: str | os.PathLike, results: Sequence[ObjectiveComparison], iters: int, name: str = "objective"
+) -> str:
+    """OUT/NAME.md (the table), OUT/NAME.json (every curve) and OUT/NAME.png (the plot); returns the table."""
+    import json
+
+    out = Path(out)
+    table = objective_table(results, iters)
+    objective_plot(results, out / f"{name}.png")
+    _write(
+        out,
+        f"{name}.md",
+        f"# Objective vs L-BFGS iterations (paper Fig. 5)\n\nMean total perceptual loss on "
+        f"{', '.join(results[0].images)} (centre crops), each model's own training objective; optimisation "
+        f"from content initialisation. Machine: {_machine()}.\n\n{table}\n\n![curves]({name}.png)\n",
+    )
+    _write(out, f"{name}.json", json.dumps([asdict(r) | {"crossing": r.crossing} for r in results], indent=1))
     return table
+
+
+def bench_objective(
+    out: str | os.PathLike,
+    model: str,
+    images: Sequence[str | os.PathLike],
+    iters: int = 500,
+    sizes: Sequence[int] = (256,),
+) -> str:
+    """``percepta bench objective``: Fig. 5 per size, a PNG plot and the crossing iteration."""
+    results = [objective_comparison(model, images, iters, size) for size in sizes]
+    return write_objective_report(out, results, iters)
 
 
 def bench_reconstruct(out: str | os.PathLike, image: str | os.PathLike, size: int = 256, iters: int = 200) -> str:
@@ -306,8 +380,10 @@ def bench_reconstruct(out: str | os.PathLike, image: str | os.PathLike, size: in
     target = square_crop(image, size)
     grid = reconstruction_grid(target, iters)
     save_image(grid, out / "reconstruct.png")
-    text = (f"# Feature and style reconstructions (paper Figs. 3-4)\n\n`{Path(image).name}` at {size}x{size}, "
-            f"{iters} L-BFGS iterations from white noise each. Row 2: from one layer's features; row 3: from "
-            f"the Grams of relu1_2 up to the named layer.\n\n![reconstructions](reconstruct.png)\n")
+    text = (
+        f"# Feature and style reconstructions (paper Figs. 3-4)\n\n`{Path(image).name}` at {size}x{size}, "
+        f"{iters} L-BFGS iterations from white noise each. Row 2: from one layer's features; row 3: from "
+        f"the Grams of relu1_2 up to the named layer.\n\n![reconstructions](reconstruct.png)\n"
+    )
     _write(out, "reconstruct.md", text)
     return str(out / "reconstruct.png")

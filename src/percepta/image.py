@@ -1,14 +1,19 @@
-"""Image decoding and encoding for percepta (Pillow + numpy + torch).
+"""Images for percepta: formats, decoding and encoding, folders of images, resizing (Pillow + numpy).
 
 Every user-facing failure raises :class:`percepta.errors.ImageError` with a one-line
 message that names the file.  Decoding normalises any supported source to an 8-bit
-RGB image plus an optional 8-bit alpha plane, with EXIF orientation applied.
+RGB image plus an optional 8-bit alpha plane, with EXIF orientation applied. This module is the one
+place that knows the file formats (:data:`IMAGE_SUFFIXES`, :data:`SAVE_FORMATS`), walks folders for
+images (:func:`images_in`) and resizes (:func:`resize_long_side`, :func:`resize_short_side`,
+:func:`center_square`). torch is imported only by the tensor conversions.
 """
+
 from __future__ import annotations
 
 import io
 import os
 import warnings
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from struct import error as struct_error
@@ -17,7 +22,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from .errors import ImageError
+from .errors import ImageError, PerceptaError
 from .fsutil import atomic_write
 
 if TYPE_CHECKING:  # torch is imported lazily: decoding alone should not pay for it
@@ -27,17 +32,29 @@ MAX_PIXELS: int = 64_000_000
 """Default limit on width*height, checked from the header before any pixel is decoded."""
 
 SAVE_FORMATS: dict[str, str] = {
-    ".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".webp": "WEBP",
-    ".bmp": "BMP", ".tif": "TIFF", ".tiff": "TIFF",
+    ".jpg": "JPEG",
+    ".jpeg": "JPEG",
+    ".png": "PNG",
+    ".webp": "WEBP",
+    ".bmp": "BMP",
+    ".tif": "TIFF",
+    ".tiff": "TIFF",
 }
 """Output extension (lower case) -> Pillow format name."""
+
+IMAGE_SUFFIXES: frozenset[str] = frozenset({*SAVE_FORMATS, ".gif"})
+"""Input extensions (lower case) found in folders: every format :func:`load_image` reads (GIF: first frame)."""
 
 _ALPHA_FORMATS = frozenset({"PNG", "WEBP", "TIFF"})
 # EXIF orientation -> transpose that brings the image upright (as ImageOps.exif_transpose).
 _ORIENTATION = {
-    2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180,
-    4: Image.Transpose.FLIP_TOP_BOTTOM, 5: Image.Transpose.TRANSPOSE,
-    6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE, 8: Image.Transpose.ROTATE_90,
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
 }
 
 
@@ -86,18 +103,18 @@ def _grey_transparency(im: Image.Image) -> Image.Image | None:
 
 
 def _cmyk_to_rgb(im: Image.Image) -> Image.Image:
-    """CMYK -> RGB through the embedded ICC profile when there is one, else Pillow's formula."""
+    """CMYK -> RGB through the embedded ICC profile when there is a usable one, else Pillow's formula."""
     icc = im.info.get("icc_profile")
     if icc:
-        try:
-            from PIL import ImageCms
+        from PIL import ImageCms
 
+        try:
             src = ImageCms.ImageCmsProfile(io.BytesIO(icc))
             out = ImageCms.profileToProfile(im, src, ImageCms.createProfile("sRGB"), outputMode="RGB")
             if out is not None:
                 return out
-        except Exception:  # missing littlecms or a broken profile: fall back
-            pass
+        except (OSError, ValueError, ImageCms.PyCMSError) as exc:  # a broken profile: Pillow's formula instead
+            warnings.warn(f"ignoring an unusable CMYK colour profile ({_one_line(exc)})", stacklevel=2)
     return im.convert("RGB")
 
 
@@ -111,9 +128,7 @@ def _lab_to_rgb(im: Image.Image) -> Image.Image:
 def _split(im: Image.Image) -> tuple[Image.Image, Image.Image | None]:
     """Convert a decoded image of any supported mode to (RGB, alpha-or-None)."""
     mode = im.mode
-    if mode in ("RGBA", "RGBa", "LA", "La", "PA") or (
-        mode in ("P", "RGB", "L", "1") and "transparency" in im.info
-    ):
+    if mode in ("RGBA", "RGBa", "LA", "La", "PA") or (mode in ("P", "RGB", "L", "1") and "transparency" in im.info):
         rgba = im.convert("RGBA")
         return rgba.convert("RGB"), rgba.getchannel("A")
     if mode in ("RGB", "RGBX", "P", "L", "1", "YCbCr", "HSV"):
@@ -160,7 +175,7 @@ def load_image(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> LoadedI
                     raise _fail(p, f"truncated or corrupt image data ({_one_line(e)})") from e
                 try:
                     orientation = im.getexif().get(0x0112)
-                except Exception:  # unreadable EXIF block: treat as upright
+                except Exception:  # noqa: BLE001 -- any unreadable EXIF block: the image is taken as upright
                     orientation = None
                 try:
                     rgb, alpha = _split(im)
@@ -190,8 +205,7 @@ def load_rgb(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> Image.Ima
     return load_image(path, max_pixels).rgb
 
 
-def save_image(rgb: Image.Image, path: str | os.PathLike, alpha: Image.Image | None = None,
-               quality: int = 95) -> None:
+def save_image(rgb: Image.Image, path: str | os.PathLike, alpha: Image.Image | None = None, quality: int = 95) -> None:
     """Write ``rgb`` to ``path`` atomically, the format chosen by the extension.
 
     ``alpha`` is put back for PNG, WebP and TIFF (resized with LANCZOS to the RGB size
@@ -203,8 +217,7 @@ def save_image(rgb: Image.Image, path: str | os.PathLike, alpha: Image.Image | N
     p = Path(path)
     fmt = SAVE_FORMATS.get(p.suffix.lower())
     if fmt is None:
-        raise _fail(p, f"unsupported output extension {p.suffix or '(none)'!r}; "
-                       f"supported: {', '.join(SAVE_FORMATS)}")
+        raise _fail(p, f"unsupported output extension {p.suffix or '(none)'!r}; supported: {', '.join(SAVE_FORMATS)}")
     if not 1 <= quality <= 100:
         raise _fail(p, f"quality must be between 1 and 100, got {quality}")
     out = rgb if rgb.mode == "RGB" else rgb.convert("RGB")
@@ -215,8 +228,10 @@ def save_image(rgb: Image.Image, path: str | os.PathLike, alpha: Image.Image | N
         out = out.copy()
         out.putalpha(a)
     params: dict[str, object] = {
-        "JPEG": {"quality": quality}, "WEBP": {"quality": quality},
-        "PNG": {"compress_level": 6}, "TIFF": {"compression": "tiff_lzw"},
+        "JPEG": {"quality": quality},
+        "WEBP": {"quality": quality},
+        "PNG": {"compress_level": 6},
+        "TIFF": {"compression": "tiff_lzw"},
     }.get(fmt, {})
     try:
         with atomic_write(p) as f:
@@ -246,3 +261,53 @@ def to_pil(t: torch.Tensor) -> Image.Image:
     t = torch.nan_to_num(t.to("cpu", torch.float32), nan=0.0).clamp_(0.0, 1.0)
     a = t.mul_(255.0).round_().to(torch.uint8).permute(1, 2, 0).contiguous().numpy()
     return Image.fromarray(a)
+
+
+# --- folders ------------------------------------------------------------------------------------------
+
+
+def images_in(folder: str | os.PathLike) -> list[Path]:
+    """Every image file under ``folder``, recursively, sorted (by :data:`IMAGE_SUFFIXES`, any case)."""
+    return sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+
+
+def expand_inputs(inputs: Iterable[str | os.PathLike]) -> list[Path]:
+    """Files as given, folders expanded to the images they contain (:func:`images_in`)."""
+    files: list[Path] = []
+    for item in inputs:
+        path = Path(item)
+        files += images_in(path) if path.is_dir() else [path]
+    if not files:
+        raise PerceptaError("no input images")
+    return files
+
+
+# --- resizing -----------------------------------------------------------------------------------------
+
+
+def _resized(img: Image.Image, factor: float, resample: int, reducing_gap: float | None = None) -> Image.Image:
+    size = (max(1, round(img.width * factor)), max(1, round(img.height * factor)))
+    return img if size == img.size else img.resize(size, resample, reducing_gap=reducing_gap)
+
+
+def resize_long_side(
+    img: Image.Image, size: int | None, *, upscale: bool = False, resample: int = Image.Resampling.LANCZOS
+) -> Image.Image:
+    """Scale so that the longer side is ``size`` (never up unless ``upscale``); ``None`` keeps the image."""
+    if not size or (max(img.size) <= size and not upscale):
+        return img
+    return _resized(img, size / max(img.size), resample)
+
+
+def resize_short_side(
+    img: Image.Image, size: int, *, resample: int = Image.Resampling.BILINEAR, reducing_gap: float | None = None
+) -> Image.Image:
+    """Scale (up or down) so that the shorter side is ``size``."""
+    return _resized(img, size / min(img.size), resample, reducing_gap)
+
+
+def center_square(img: Image.Image, size: int, resample: int = Image.Resampling.BILINEAR) -> Image.Image:
+    """The paper's test images: shorter side resized to ``size``, then the centre ``size`` x ``size``."""
+    img = resize_short_side(img, size, resample=resample)
+    left, top = round((img.width - size) / 2), round((img.height - size) / 2)
+    return img.crop((left, top, left + size, top + size))

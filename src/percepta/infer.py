@@ -1,26 +1,29 @@
 """Inference: run a trained transformation network in one forward pass (paper section 4.1, "Speed").
 
-:func:`stylize` takes PIL images or tensors and returns the same kind. Options beyond the paper:
-``preserve_color`` (keep the input's colours, the style only in luminance, after Gatys et al. 2016
+:func:`stylize` takes a PIL image or a tensor and returns the same kind. Options beyond the paper:
+``preserve_colors`` (keep the input's colours, the style only in luminance, after Gatys et al. 2016
 "Preserving color in neural artistic style transfer": the output's Y with the input's Cb and Cr) and
-``strength`` (a linear blend with the input). :func:`stylize_files` handles files and folders for the CLI,
-keeping each input's EXIF orientation (applied) and alpha channel.
+``strength`` (a linear blend with the input). :func:`process_files` is the one loop over files and folders
+that ``stylize`` and ``upscale`` share: it keeps each input's EXIF orientation (applied) and alpha channel,
+mirrors input subfolders, never writes over an input or (without ``overwrite``) an existing file, and goes
+on past a file that fails, reporting it.
 """
 
 from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, TypeVar
+from typing import Any, TypeVar
 
 import torch
 from PIL import Image
 from torch import Tensor
 
-from .data import IMAGE_SUFFIXES
 from .errors import ImageError, PerceptaError
-from .image import load_image, save_image, to_pil, to_tensor
+from .image import SAVE_FORMATS, images_in, load_image, resize_long_side, save_image, to_pil, to_tensor
 from .modelfile import Model, load_model
 from .runtime import tune_allocator
 
@@ -30,17 +33,26 @@ MAX_INFERENCE_PIXELS = 16_000_000
 ImageLike = TypeVar("ImageLike", Image.Image, Tensor)
 
 
-def resize_to_max(img: Image.Image, max_size: int | None) -> Image.Image:
-    """Downscale (never upscale) so that the longer side is at most ``max_size``."""
-    if not max_size or max(img.size) <= max_size:
-        return img
-    factor = max_size / max(img.size)
-    size = (max(1, round(img.width * factor)), max(1, round(img.height * factor)))
-    return img.resize(size, Image.Resampling.LANCZOS)
+def as_batch(image: Image.Image | Tensor, max_size: int | None = None) -> Tensor:
+    """A PIL image (downscaled to ``max_size`` first) or an RGB tensor ((3, H, W) or (N, 3, H, W) in [0, 1])
+    as a float32 CPU batch (N, 3, H, W)."""
+    if isinstance(image, Image.Image):
+        return to_tensor(resize_long_side(image.convert("RGB"), max_size))
+    if image.dim() not in (3, 4) or image.shape[-3] != 3:
+        raise ValueError(f"expected an RGB tensor (3, H, W) or (N, 3, H, W), got {tuple(image.shape)}")
+    return (image if image.dim() == 4 else image.unsqueeze(0)).detach().float().cpu()
+
+
+def like_input(batch: Tensor, image: ImageLike) -> ImageLike:
+    """``batch`` back in the kind :func:`as_batch` was given: a PIL image, or a tensor of its rank."""
+    if isinstance(image, Image.Image):
+        return to_pil(batch)
+    return batch if image.dim() == 4 else batch[0]
 
 
 def preserve_color(styled: Tensor, original: Tensor) -> Tensor:
     """Luminance-only transfer: the styled image's Y (ITU-R BT.601) with the original's chroma."""
+
     def to_ycbcr(x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         r, g, b = x.unbind(1)
         y = 0.299 * r + 0.587 * g + 0.114 * b
@@ -56,13 +68,20 @@ def preserve_color(styled: Tensor, original: Tensor) -> Tensor:
 
 @torch.inference_mode()
 def run_network(model: Model, x: Tensor) -> Tensor:
-    """One forward pass of ``model`` on (N, 3, H, W) in [0, 1], on the model's device."""
+    """One forward pass of ``model`` on (N, 3, H, W) in [0, 1], on the model's device; the result on the CPU."""
     device = next(model.net.parameters()).device
     return model.net(x.to(device)).cpu()
 
 
-def stylize(image: ImageLike, model: str | os.PathLike | Model, *, max_size: int | None = None,
-            preserve_colors: bool = False, strength: float = 1.0, device: str = "cpu") -> ImageLike:
+def stylize(
+    image: ImageLike,
+    model: str | os.PathLike | Model,
+    *,
+    max_size: int | None = None,
+    preserve_colors: bool = False,
+    strength: float = 1.0,
+    device: str = "cpu",
+) -> ImageLike:
     """Stylise a PIL image or an RGB tensor ((3, H, W) or (N, 3, H, W) in [0, 1]) with a style model.
 
     The output has the input's size (after the optional ``max_size`` downscale, PIL input only).
@@ -73,70 +92,133 @@ def stylize(image: ImageLike, model: str | os.PathLike | Model, *, max_size: int
     model = load_model(model, device)
     if model.task != "style":
         raise PerceptaError(f"{model.name} is a {model.task} model, not a style model")
-    if isinstance(image, Image.Image):
-        x = to_tensor(resize_to_max(image.convert("RGB"), max_size))
-    else:
-        x = image if image.dim() == 4 else image.unsqueeze(0)
+    x = as_batch(image, max_size)
     if x.shape[-2] * x.shape[-1] > MAX_INFERENCE_PIXELS:
-        raise ImageError(f"{x.shape[-1]}x{x.shape[-2]} is too large to stylise in memory "
-                         f"(limit {MAX_INFERENCE_PIXELS:,} pixels); use max_size / --max-size")
+        raise ImageError(
+            f"{x.shape[-1]}x{x.shape[-2]} is too large to stylise in memory "
+            f"(limit {MAX_INFERENCE_PIXELS:,} pixels); use max_size / --max-size"
+        )
     y = run_network(model, x)
     if preserve_colors:
         y = preserve_color(y, x)
     if strength < 1.0:
         y = strength * y + (1.0 - strength) * x
-    if isinstance(image, Image.Image):
-        return to_pil(y)
-    return y if image.dim() == 4 else y[0]
+    return like_input(y, image)
 
 
-def expand_inputs(inputs: Iterable[str | os.PathLike]) -> list[Path]:
-    """Files as given, folders expanded to the images they contain (recursively)."""
-    files: list[Path] = []
-    for item in inputs:
-        path = Path(item)
-        if path.is_dir():
-            files += sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
-        else:
-            files.append(path)
-    if not files:
-        raise PerceptaError("no input images")
-    return files
+# --- files and folders --------------------------------------------------------------------------------
 
 
-def output_paths(inputs: list[Path], output: str | os.PathLike, suffix: str = "") -> list[Path]:
-    """One output path per input: ``output`` itself for one file input, else files in folder ``output``."""
+@dataclass
+class FileResult:
+    """One input file of :func:`process_files`: where it went and how long the network took, or why it failed."""
+
+    source: Path
+    output: Path
+    seconds: float = 0.0
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def _output_suffix(path: Path) -> str:
+    return path.suffix if path.suffix.lower() in SAVE_FORMATS else ".png"
+
+
+def plan_outputs(
+    inputs: Iterable[str | os.PathLike], output: str | os.PathLike, overwrite: bool = False
+) -> list[tuple[Path, Path]]:
+    """(input, output) pairs: ``output`` itself for a single file input, else files inside folder ``output``
+    that mirror each input folder's subfolders (an input file given by name goes to the top).
+
+    Checked before any work: no output may be an input, two inputs may not share an output, and an
+    existing output is an error unless ``overwrite``. Formats Pillow cannot write (GIF) become PNG.
+    """
     out = Path(output)
-    if len(inputs) == 1 and out.suffix and not out.is_dir():
-        return [out]
-    if out.suffix and not out.is_dir():
-        raise PerceptaError(f"{out}: several inputs need an output folder, not a file name")
-    ext = lambda p: p.suffix if p.suffix.lower() in (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff") else ".png"  # noqa: E731
-    return [out / f"{p.stem}{suffix}{ext(p)}" for p in inputs]
+    pairs: list[tuple[Path, Path]] = []
+    items = [Path(i) for i in inputs]
+    single_file = len(items) == 1 and not items[0].is_dir()
+    if single_file and out.suffix and not out.is_dir():
+        pairs = [(items[0], out)]
+    else:
+        if out.suffix and not out.is_dir():
+            raise PerceptaError(f"{out}: several inputs need an output folder, not a file name")
+        for item in items:
+            if item.is_dir():
+                pairs += [(p, (out / p.relative_to(item)).with_suffix(_output_suffix(p))) for p in images_in(item)]
+            else:
+                pairs.append((item, out / f"{item.stem}{_output_suffix(item)}"))
+    if not pairs:
+        raise PerceptaError("no input images")
+    sources = {p.resolve() for p, _ in pairs}
+    seen: dict[Path, Path] = {}
+    for src, dst in pairs:
+        key = dst.resolve()
+        if key in sources:
+            raise PerceptaError(f"{dst}: the output would overwrite an input; choose another output")
+        if key in seen:
+            raise PerceptaError(f"{seen[key]} and {src} would both be written to {dst}; give them separate runs")
+        seen[key] = src
+    existing = [dst for _, dst in pairs if dst.exists()]
+    if existing and not overwrite:
+        more = f" (and {len(existing) - 1} more)" if len(existing) > 1 else ""
+        raise PerceptaError(f"{existing[0]}{more} already exists; pass --overwrite to replace")
+    return pairs
 
 
-def process_files(inputs: Iterable[str | os.PathLike], model: str | os.PathLike | Model, output: str | os.PathLike,
-                  transform: Callable[[Image.Image, Model], Image.Image], device: str = "cpu") -> list[tuple[Path, float]]:
+def process_files(
+    inputs: Iterable[str | os.PathLike],
+    model: str | os.PathLike | Model,
+    output: str | os.PathLike,
+    transform: Callable[[Image.Image, Model], Image.Image],
+    device: str = "cpu",
+    overwrite: bool = False,
+    on_result: Callable[[FileResult], None] | None = None,
+) -> list[FileResult]:
     """Apply ``transform(rgb, model)`` to image files (or folders of them), writing into ``output``.
 
-    Each input's EXIF orientation is applied and its alpha carried over (resized to the output by
-    ``save_image``). Returns each output path with the seconds ``transform`` took (I/O excluded).
+    Outputs are planned (and refused) by :func:`plan_outputs` before the model loads. A file that cannot
+    be read, processed or written is reported in its :class:`FileResult` and the run goes on; ``on_result``
+    sees each result as it comes. Each input's EXIF orientation is applied and its alpha carried over
+    (resized to the output by ``save_image``). ``seconds`` is the network's time (I/O excluded).
     """
-    files = expand_inputs(inputs)
-    targets = output_paths(files, output)
+    pairs = plan_outputs(inputs, output, overwrite)
     loaded = load_model(model, device)
-    done = []
-    for src, dst in zip(files, targets):
-        img = load_image(src)
-        start = time.perf_counter()
-        result = transform(img.rgb, loaded)
-        done.append((dst, time.perf_counter() - start))
-        save_image(result, dst, img.alpha)
-    return done
+    results = []
+    for src, dst in pairs:
+        result = FileResult(src, dst)
+        try:
+            img = load_image(src)
+            start = time.perf_counter()
+            styled = transform(img.rgb, loaded)
+            result.seconds = time.perf_counter() - start
+            save_image(styled, dst, img.alpha)
+        except PerceptaError as exc:
+            result.error = str(exc) if str(src) in str(exc) else f"{src}: {exc}"
+        results.append(result)
+        if on_result is not None:
+            on_result(result)
+    return results
 
 
-def stylize_files(inputs: Iterable[str | os.PathLike], model: str | os.PathLike | Model,
-                  output: str | os.PathLike, **options: Any) -> list[tuple[Path, float]]:
+def stylize_files(
+    inputs: Iterable[str | os.PathLike],
+    model: str | os.PathLike | Model,
+    output: str | os.PathLike,
+    *,
+    overwrite: bool = False,
+    on_result: Callable[[FileResult], None] | None = None,
+    **options: Any,
+) -> list[FileResult]:
     """Stylise image files (or folders of them) into ``output``; ``options`` are :func:`stylize`'s."""
-    return process_files(inputs, model, output, lambda rgb, m: stylize(rgb, m, **options),
-                         str(options.get("device", "cpu")))
+    return process_files(
+        inputs,
+        model,
+        output,
+        lambda rgb, m: stylize(rgb, m, **options),
+        str(options.get("device", "cpu")),
+        overwrite,
+        on_result,
+    )

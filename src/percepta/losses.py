@@ -14,14 +14,23 @@ Each loss is averaged over the batch, so its size does not depend on the batch s
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal, Sequence
 
 import torch
 from torch import Tensor, nn
 
-from .lossnet import VGG16LossNetwork, check_layers
+from .hyperparams import GramReduction, LossWeights
+from .lossnet import VGG16LossNetwork
 
-GramReduction = Literal["frobenius", "mean"]
+__all__ = [
+    "LossTerms",
+    "LossWeights",
+    "PerceptualLoss",
+    "feature_reconstruction_loss",
+    "gram_matrix",
+    "pixel_loss",
+    "style_reconstruction_loss",
+    "total_variation",
+]
 
 
 def feature_reconstruction_loss(features: Tensor, target: Tensor) -> Tensor:
@@ -67,31 +76,6 @@ def total_variation(image: Tensor) -> Tensor:
 
 
 @dataclass
-class LossWeights:
-    """Weights lambda of the loss terms and the layers they use (paper section 4.1's layers).
-
-    The paper gives no style weight. The default here matches, for eq. 4's Frobenius form, the
-    magnitude of the authors' released models (content 1, style 5 on the mean-of-Grams form): measured
-    on their wave / starry_night / composition_vii outputs for chicago.jpg, 5 x mean = 1.9-2.5e-4 x
-    Frobenius. With ``gram_reduction="mean"`` use their weights (e.g. style 5) directly.
-    """
-
-    content: float = 1.0
-    style: float = 2.5e-4
-    tv: float = 1.0
-    pixel: float = 0.0
-    content_layers: Sequence[str] = ("relu2_2",)
-    style_layers: Sequence[str] = ("relu1_2", "relu2_2", "relu3_3", "relu4_3")
-    gram_reduction: GramReduction = "frobenius"
-
-    def __post_init__(self) -> None:
-        self.content_layers = tuple(check_layers(self.content_layers))
-        self.style_layers = tuple(check_layers(self.style_layers))
-        if self.gram_reduction not in ("frobenius", "mean"):
-            raise ValueError(f"gram_reduction must be 'frobenius' or 'mean', not {self.gram_reduction!r}")
-
-
-@dataclass
 class LossTerms:
     """Weighted loss terms of one forward pass; ``total`` is what gets minimised."""
 
@@ -130,8 +114,9 @@ class PerceptualLoss(nn.Module):
         """Feature targets phi_j(y) of a content batch, computed only up to the content layers."""
         return self.lossnet(content, self.weights.content_layers)
 
-    def forward(self, output: Tensor, content: Tensor | None = None,
-                content_features: dict[str, Tensor] | None = None) -> LossTerms:
+    def forward(
+        self, output: Tensor, content: Tensor | None = None, content_features: dict[str, Tensor] | None = None
+    ) -> LossTerms:
         """Loss of ``output`` against a content target (image or precomputed features) and the style."""
         w = self.weights
         layers: list[str] = []
@@ -149,11 +134,13 @@ class PerceptualLoss(nn.Module):
         parts: dict[str, Tensor] = {}
         if w.content:
             parts["content"] = w.content * sum(
-                feature_reconstruction_loss(feats[name], content_features[name]) for name in w.content_layers)
+                feature_reconstruction_loss(feats[name], content_features[name]) for name in w.content_layers
+            )
         if w.style:
             parts["style"] = w.style * sum(
                 style_reconstruction_loss(gram_matrix(feats[name]), self.style_grams[name], w.gram_reduction)
-                for name in w.style_layers)
+                for name in w.style_layers
+            )
         if w.pixel:
             if content is None:
                 raise ValueError("pixel loss needs the target image")

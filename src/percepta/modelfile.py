@@ -1,9 +1,14 @@
 """Self-describing model files and the registry of bundled and user models.
 
 A percepta model is one ``.safetensors`` file: the transformation network's weights (optionally fp16)
-plus JSON metadata holding the :class:`~percepta.nets.NetConfig` that rebuilds it and a free-form
+plus JSON metadata holding the :class:`~percepta.arch.NetConfig` that rebuilds it and a free-form
 ``meta`` dict (task, scale, style image name and hash, thumbnail, every training hyper-parameter,
 iterations, final losses, percepta version). Loading needs no training code or optimiser state.
+
+Reading a file's config and metadata (:func:`read_meta`) reads only its header, without torch, so
+listing models is cheap whatever their size. Loading refuses, with a one-line :class:`ModelFileError`,
+anything that is not a sound percepta model: a foreign or damaged file, a malformed header, an
+architecture too large to build, weights that do not fit it, and non-float or non-finite weights.
 
 Models are looked up by name in, in order: ``$PERCEPTA_MODELS`` (a folder), the user model folder
 (``~/.local/share/percepta/models`` or the platform's equivalent), and the models bundled in the package.
@@ -15,21 +20,26 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-from safetensors import SafetensorError
-from safetensors.torch import load as load_safetensors_bytes
-from safetensors.torch import save as save_safetensors_bytes
-
+from ._version import __version__
+from .arch import NetConfig
 from .errors import ModelFileError
 from .fsutil import atomic_write
-from .nets import NetConfig, TransformNet
+
+if TYPE_CHECKING:
+    import torch
+
+    from .nets import TransformNet
 
 FORMAT = "percepta-model"
 FORMAT_VERSION = 1
 SUFFIX = ".safetensors"
 BUNDLED_DIR = Path(__file__).resolve().parent / "models"
+#: A header larger than this is not a percepta model's (theirs are a few kB; safetensors' own cap is 100 MB).
+MAX_HEADER_BYTES = 16_000_000
+#: Normalisation statistics that are integers by design (batch norm's step counter).
+_INTEGER_BUFFERS = ("num_batches_tracked",)
 
 
 @dataclass
@@ -50,13 +60,14 @@ class Model:
 
     @property
     def name(self) -> str:
-        return self.meta.get("name") or (self.path.name.removesuffix(SUFFIX) if self.path else "model")
+        return str(self.meta.get("name") or (self.path.name.removesuffix(SUFFIX) if self.path else "model"))
 
 
-def save_model(path: str | os.PathLike, net: TransformNet, meta: dict[str, Any] | None = None,
-               half: bool = False) -> Path:
+def save_model(
+    path: str | os.PathLike, net: TransformNet, meta: dict[str, Any] | None = None, half: bool = False
+) -> Path:
     """Write ``net`` and its metadata atomically; ``half=True`` stores float weights as fp16."""
-    from . import __version__
+    from safetensors.torch import save as save_safetensors_bytes
 
     state = {}
     for key, value in net.state_dict().items():
@@ -74,43 +85,95 @@ def save_model(path: str | os.PathLike, net: TransformNet, meta: dict[str, Any] 
     return path
 
 
-def _read(path: Path) -> tuple[dict[str, str], dict[str, torch.Tensor]]:
+def _bad(path: Path, why: str) -> ModelFileError:
+    return ModelFileError(f"{path}: not a percepta model file ({why})")
+
+
+def read_header(path: str | os.PathLike) -> dict[str, str]:
+    """The percepta metadata of a model file, read from its safetensors header alone (no tensors, no torch)."""
+    path = Path(path)
     if not path.is_file():
         raise ModelFileError(f"{path}: model file not found")
     try:
-        raw = path.read_bytes()
-        tensors = load_safetensors_bytes(raw)
-        header_len = int.from_bytes(raw[:8], "little")
-        header = json.loads(raw[8 : 8 + header_len]).get("__metadata__") or {}
-    except (SafetensorError, ValueError, OSError, json.JSONDecodeError) as exc:
-        raise ModelFileError(f"{path}: not a percepta model file (corrupt or truncated: "
-                             f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
-    if header.get("format") != FORMAT:
-        raise ModelFileError(f"{path}: not a percepta model file (no '{FORMAT}' header)")
-    if int(header.get("format_version", 0)) > FORMAT_VERSION:
-        raise ModelFileError(f"{path}: model format v{header['format_version']} is newer than this "
-                             f"percepta understands (v{FORMAT_VERSION}); upgrade percepta")
-    return header, tensors
-
-
-def read_meta(path: str | os.PathLike) -> tuple[NetConfig, dict[str, Any]]:
-    """Config and metadata of a model file, without building the network."""
-    header, _ = _read(Path(path))
-    return _config(Path(path), header), json.loads(header.get("meta", "{}"))
+        with open(path, "rb") as fh:
+            size = int.from_bytes(fh.read(8), "little")
+            if not 2 <= size <= min(MAX_HEADER_BYTES, path.stat().st_size - 8):
+                raise _bad(path, "corrupt or truncated header")
+            header = json.loads(fh.read(size))
+    except OSError as exc:
+        raise ModelFileError(f"{path}: cannot read the model file ({exc.strerror or exc})") from None
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise _bad(path, "corrupt header") from None
+    metadata = header.get("__metadata__") if isinstance(header, dict) else None
+    if not isinstance(metadata, dict) or metadata.get("format") != FORMAT:
+        raise _bad(path, f"no '{FORMAT}' header")
+    try:
+        version = int(metadata.get("format_version", "0"))
+    except (TypeError, ValueError):
+        raise _bad(path, f"format version {metadata.get('format_version')!r} is not a number") from None
+    if version > FORMAT_VERSION:
+        raise ModelFileError(
+            f"{path}: model format v{version} is newer than this percepta understands "
+            f"(v{FORMAT_VERSION}); upgrade percepta"
+        )
+    return metadata
 
 
 def _config(path: Path, header: dict[str, str]) -> NetConfig:
     try:
-        return NetConfig(**json.loads(header["config"]))
+        stored = json.loads(header["config"])
+        if not isinstance(stored, dict):
+            raise TypeError("not an object")
+        return NetConfig(**stored)
     except (KeyError, TypeError, ValueError) as exc:
         raise ModelFileError(f"{path}: model file has an invalid architecture config ({exc})") from None
 
 
+def _meta(path: Path, header: dict[str, str]) -> dict[str, Any]:
+    try:
+        meta = json.loads(header.get("meta", "{}"))
+    except (TypeError, ValueError):
+        raise ModelFileError(f"{path}: model file has unreadable metadata") from None
+    if not isinstance(meta, dict):
+        raise ModelFileError(f"{path}: model file's metadata is a {type(meta).__name__}, not an object")
+    return meta
+
+
+def read_meta(path: str | os.PathLike) -> tuple[NetConfig, dict[str, Any]]:
+    """Config and metadata of a model file, from its header only (see :func:`read_header`)."""
+    header = read_header(path)
+    return _config(Path(path), header), _meta(Path(path), header)
+
+
+def _check_weights(path: Path, tensors: dict[str, torch.Tensor]) -> None:
+    import torch
+
+    for key, value in tensors.items():
+        if key.endswith(_INTEGER_BUFFERS):
+            continue
+        if not value.is_floating_point():
+            raise ModelFileError(f"{path}: weight {key} is {value.dtype}, not floating point")
+        if not bool(torch.isfinite(value).all()):
+            raise ModelFileError(f"{path}: weight {key} holds NaN or infinite values (a diverged training run?)")
+
+
 def load_model_file(path: str | os.PathLike, device: str | torch.device = "cpu") -> Model:
     """Rebuild the network stored in ``path`` (weights as float32, eval mode)."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    from .nets import TransformNet
+
     path = Path(path)
-    header, tensors = _read(path)
-    config = _config(path, header)
+    header = read_header(path)
+    config, meta = _config(path, header), _meta(path, header)
+    try:
+        tensors = load_file(path)
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise _bad(
+            path, f"corrupt or truncated: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+        ) from None
+    _check_weights(path, tensors)
     net = TransformNet(config)
     state = {k: v.float() if v.is_floating_point() else v for k, v in tensors.items()}
     try:
@@ -118,7 +181,7 @@ def load_model_file(path: str | os.PathLike, device: str | torch.device = "cpu")
     except RuntimeError as exc:
         first = str(exc).splitlines()[1].strip() if "\n" in str(exc) else str(exc)
         raise ModelFileError(f"{path}: weights do not match the stored architecture ({first})") from None
-    return Model(net.to(device).eval(), json.loads(header.get("meta", "{}")), path)
+    return Model(net.to(device).eval(), meta, path)
 
 
 def user_models_dir() -> Path:
@@ -130,16 +193,18 @@ def user_models_dir() -> Path:
 
 def model_dirs() -> list[Path]:
     """Folders searched for models by name, in priority order."""
-    dirs = [Path(os.environ["PERCEPTA_MODELS"])] if os.environ.get("PERCEPTA_MODELS") else []
-    return dirs + [user_models_dir(), BUNDLED_DIR]
+    dirs = [Path(os.environ["PERCEPTA_MODELS"]).expanduser()] if os.environ.get("PERCEPTA_MODELS") else []
+    return [*dirs, user_models_dir(), BUNDLED_DIR]
 
 
 def available_models() -> dict[str, Path]:
-    """Every model findable by name, ``{name: path}``; earlier folders win."""
+    """Every model findable by name, ``{name: path}``; earlier folders win. Unreadable folders are skipped."""
     found: dict[str, Path] = {}
     for folder in reversed(model_dirs()):
-        if folder.is_dir():
-            found.update({p.name.removesuffix(SUFFIX): p for p in sorted(folder.glob(f"*{SUFFIX}"))})
+        try:
+            found.update({p.name.removesuffix(SUFFIX): p for p in sorted(folder.glob(f"*{SUFFIX}")) if p.is_file()})
+        except OSError:
+            continue
     return found
 
 
@@ -159,6 +224,8 @@ def resolve_model(name_or_path: str | os.PathLike) -> Path:
 
 def load_model(name_or_path: str | os.PathLike | Model, device: str | torch.device = "cpu") -> Model:
     """Load a model by bundled/user name or file path (a :class:`Model` is passed through)."""
+    from .runtime import check_device
+
     if isinstance(name_or_path, Model):
         return name_or_path
-    return load_model_file(resolve_model(name_or_path), device)
+    return load_model_file(resolve_model(name_or_path), check_device(str(device)))

@@ -1,138 +1,24 @@
-"""Image transformation networks f_W (paper section 3.1 and supplementary "Network architectures").
+"""Image transformation networks f_W (paper section 3.1 and supp. "Network architectures"), built from a
+:class:`~percepta.arch.NetConfig`.
 
-An architecture is a short string, as in the authors' fast-neural-style code, that a model file stores
-so that every model rebuilds itself::
-
-    c9s1-32   9x9 conv, stride 1, 32 filters, then normalisation + ReLU
-    d64       3x3 conv, stride 2 (downsampling), 64 filters, normalisation + ReLU
-    R128      residual block: two 3x3 convs of 128 filters (supplementary Fig. 1)
-    u64       x2 upsampling to 64 filters: stride-1/2 (transposed) conv, or resize + conv
-    c9s1-3    the last layer: no normalisation; a scaled tanh maps it to the output range
-
-Style transfer (section 3.1, supplementary Table 1): ``STYLE_ARCH`` after a 40-pixel reflection pad, with
+Style transfer (section 3.1, supp. Table 1): ``STYLE_ARCH`` after a 40-pixel reflection pad, with
 *unpadded* residual convs whose shortcut is centre-cropped, so that the output has the input's size.
 Super-resolution x4 / x8: ``sr_arch(f)``: c9s1-64, four padded residual blocks, log2(f) stride-1/2
-convs, c9s1-3.
-
-Deliberate deviations from the paper, each a field of :class:`NetConfig`:
-
-* ``norm="instance"`` -- instance normalisation (Ulyanov et al. 2016) instead of batch norm; the
-  authors' own later models use it, it is better for style transfer. Paper: ``"batch"``.
-* ``upsample="resize"`` -- nearest-neighbour x2 upsampling then a 3x3 conv, instead of a stride-1/2
-  conv, which avoids checkerboard artefacts (Odena et al. 2016). Paper: ``"transpose"``.
-* ``width`` -- multiplies every hidden layer's filter count (0.5 = half width, ~4x fewer FLOPs).
-* ``skip="bicubic"`` (super-resolution) -- the network predicts a correction added to the bicubic
-  upsampling of its input (a global residual, as in VDSR, Kim et al. 2016) instead of the whole image
-  through a tanh; its last conv starts at zero, so an untrained network *is* bicubic, and short training
-  budgets cannot fall below it or shift colours. Paper: ``"none"``.
-* any input size: the paper trains and tests on sizes that are multiples of 4; here inputs are first
-  reflection-padded to a multiple of the network's downsampling factor and the output cropped back,
-  so the output is exactly the input's size (times ``scale``) for any H x W.
+convs, c9s1-3. The config's fields are the flagged deviations (see :mod:`percepta.arch`); one more is
+built in: the paper trains and tests on sizes that are multiples of 4; here inputs are first
+reflection-padded to a multiple of the network's downsampling factor and the output cropped back, so
+the output is exactly the input's size (times ``scale``) for any H x W.
 """
 
 from __future__ import annotations
-
-import math
-import re
-from dataclasses import asdict, dataclass
-from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-STYLE_ARCH = "c9s1-32,d64,d128,R128,R128,R128,R128,R128,u64,u32,c9s1-3"
+from .arch import STYLE_ARCH, NetConfig, Norm, Upsample, sr_arch, style_arch
 
-
-def style_arch(blocks: int = 5) -> str:
-    """The paper's style network with ``blocks`` residual blocks (paper: 5)."""
-    if not 1 <= blocks <= 16:
-        raise ValueError(f"residual blocks must be 1..16, not {blocks}")
-    return ",".join(["c9s1-32", "d64", "d128"] + ["R128"] * blocks + ["u64", "u32", "c9s1-3"])
-
-Norm = Literal["batch", "instance", "none"]
-Upsample = Literal["transpose", "resize"]
-Skip = Literal["none", "bicubic"]
-Task = Literal["style", "sr"]
-
-_TOKEN = re.compile(r"^(?:c(?P<k>\d+)s(?P<s>\d+)-(?P<c>\d+)|(?P<op>[dRu])(?P<n>\d+))$")
-
-
-def sr_arch(scale: int) -> str:
-    """Super-resolution architecture for a power-of-two ``scale`` (supplementary, SR networks)."""
-    steps = int(math.log2(scale))
-    if scale < 2 or 2**steps != scale:
-        raise ValueError(f"super-resolution scale must be a power of two >= 2, not {scale}")
-    return ",".join(["c9s1-64"] + ["R64"] * 4 + ["u64"] * steps + ["c9s1-3"])
-
-
-@dataclass(frozen=True)
-class NetConfig:
-    """Everything needed to rebuild a transformation network; stored in every model file."""
-
-    task: Task = "style"
-    arch: str = STYLE_ARCH
-    norm: Norm = "batch"
-    upsample: Upsample = "transpose"
-    residual: Literal["valid", "same"] = "valid"  # unpadded convs + cropped shortcut (style) or padded (SR)
-    width: float = 1.0
-    skip: Skip = "none"  # "bicubic": output = bicubic(input) + network (super-resolution only)
-
-    def __post_init__(self) -> None:
-        if self.norm not in ("batch", "instance", "none"):
-            raise ValueError(f"norm must be batch, instance or none, not {self.norm!r}")
-        if self.upsample not in ("transpose", "resize"):
-            raise ValueError(f"upsample must be transpose or resize, not {self.upsample!r}")
-        if self.residual not in ("valid", "same"):
-            raise ValueError(f"residual must be valid or same, not {self.residual!r}")
-        if not 0 < self.width <= 4:
-            raise ValueError(f"width must be in (0, 4], not {self.width}")
-        if self.skip not in ("none", "bicubic"):
-            raise ValueError(f"skip must be none or bicubic, not {self.skip!r}")
-        for token in self.tokens:
-            if not _TOKEN.match(token):
-                raise ValueError(f"bad layer {token!r} in architecture {self.arch!r}")
-        if not self.tokens[-1].startswith("c") or not self.tokens[-1].endswith("-3"):
-            raise ValueError(f"architecture {self.arch!r} must end with an RGB conv such as c9s1-3")
-
-    @property
-    def tokens(self) -> list[str]:
-        return [t.strip() for t in self.arch.split(",") if t.strip()]
-
-    @property
-    def down_factor(self) -> int:
-        return 2 ** sum(t.startswith("d") for t in self.tokens)
-
-    @property
-    def scale(self) -> int:
-        """Output size / input size: 1 for style transfer, 4 or 8 for super-resolution."""
-        ups = sum(t.startswith("u") for t in self.tokens)
-        return 2**ups // self.down_factor
-
-    @property
-    def pad(self) -> int:
-        """Input reflection padding that unpadded residual blocks eat up (40 for the paper's style net)."""
-        if self.residual != "valid":
-            return 0
-        total, factor = 0, 1
-        for token in self.tokens:
-            factor = factor * 2 if token.startswith("d") else factor // 2 if token.startswith("u") else factor
-            if token.startswith("R"):
-                total += 2 * max(factor, 1)  # two unpadded 3x3 convs: 2 pixels per side at this level
-        return total
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def style(cls, norm: Norm = "batch", upsample: Upsample = "transpose", width: float = 1.0,
-              blocks: int = 5) -> "NetConfig":
-        return cls("style", style_arch(blocks), norm, upsample, "valid", width)
-
-    @classmethod
-    def super_resolution(cls, scale: int, norm: Norm = "batch", upsample: Upsample = "transpose",
-                         width: float = 1.0, skip: Skip = "none") -> "NetConfig":
-        return cls("sr", sr_arch(scale), norm, upsample, "same", width, skip)
+__all__ = ["STYLE_ARCH", "NetConfig", "ResidualBlock", "TransformNet", "sr_arch", "style_arch"]
 
 
 def _norm(kind: Norm, channels: int) -> nn.Module:
@@ -155,8 +41,11 @@ class ResidualBlock(nn.Module):
         pad = 0 if valid else 1
         self.crop = 2 if valid else 0
         self.body = nn.Sequential(
-            nn.Conv2d(channels, channels, 3, padding=pad), _norm(norm, channels), nn.ReLU(inplace=True),
-            nn.Conv2d(channels, channels, 3, padding=pad), _norm(norm, channels),
+            nn.Conv2d(channels, channels, 3, padding=pad),
+            _norm(norm, channels),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(channels, channels, 3, padding=pad),
+            _norm(norm, channels),
         )
 
     def forward(self, x: Tensor) -> Tensor:
@@ -183,25 +72,19 @@ class TransformNet(nn.Module):
         self.config = config
         layers: list[nn.Module] = []
         cin = 3
-        tokens = config.tokens
-        for i, token in enumerate(tokens):
-            m = _TOKEN.match(token)
-            assert m is not None
-            last = i == len(tokens) - 1
-            raw = int(m["c"] or m["n"])
-            cout = 3 if last else max(1, round(raw * config.width))
-            if m["op"] == "R":
+        for i, layer in enumerate(config.layers):
+            last = i == len(config.layers) - 1
+            cout = 3 if last else max(1, round(layer.channels * config.width))
+            if layer.op == "R":
                 if cout != cin:
-                    raise ValueError(f"residual block {token} needs {cout} input channels, got {cin}")
+                    raise ValueError(f"residual block R{layer.channels} needs {cout} input channels, got {cin}")
                 layers.append(ResidualBlock(cout, config.norm, config.residual == "valid"))
             else:
-                if m["op"] == "d":
-                    layers.append(nn.Conv2d(cin, cout, 3, stride=2, padding=1))
-                elif m["op"] == "u":
+                if layer.op == "u":
                     layers.append(_upsample(config.upsample, cin, cout))
-                else:
-                    k, s = int(m["k"]), int(m["s"])
-                    layers.append(nn.Conv2d(cin, cout, k, stride=s, padding=k // 2))
+                else:  # "c" and "d" (a 3x3 stride-2 conv)
+                    k = layer.kernel
+                    layers.append(nn.Conv2d(cin, cout, k, stride=layer.stride, padding=k // 2))
                 if not last:
                     layers += [_norm(config.norm, cout), nn.ReLU(inplace=True)]
             cin = cout

@@ -1,4 +1,4 @@
-"""Process-wide settings that make PyTorch fast on a CPU."""
+"""Process-wide runtime concerns: which devices exist, and the settings that make PyTorch fast on a CPU."""
 
 from __future__ import annotations
 
@@ -32,3 +32,36 @@ def tune_allocator() -> bool:
     ok_mmap = mallopt(_M_MMAP_MAX, 0)
     ok_trim = mallopt(_M_TRIM_THRESHOLD, 2**30)
     return bool(ok_mmap and ok_trim)
+
+
+def check_device(name: str) -> str:
+    """``name`` if torch can run on that device here, else a one-line :class:`PerceptaError` saying why.
+
+    Accepts ``cpu``, ``cuda``, ``cuda:N`` and ``mps``; checked before any work, so that a missing GPU is
+    an error message and not a traceback from the first tensor moved there.
+    """
+    import torch
+
+    from .errors import PerceptaError
+
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError, ValueError):
+        raise PerceptaError(f"unknown device {name!r}; use cpu, cuda, cuda:N or mps") from None
+    if device.type == "cpu":
+        return name
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise PerceptaError(
+                f"device {name!r} asked for, but CUDA is not available here (no GPU or no CUDA "
+                "build of torch); use --device cpu"
+            )
+        count = torch.cuda.device_count()
+        if device.index is not None and device.index >= count:
+            raise PerceptaError(f"device {name!r} asked for, but this machine has {count} CUDA device(s)")
+        return name
+    if device.type == "mps":
+        if not torch.backends.mps.is_available():
+            raise PerceptaError(f"device {name!r} asked for, but Apple's MPS is not available here; use --device cpu")
+        return name
+    raise PerceptaError(f"device {name!r} is not supported; use cpu, cuda, cuda:N or mps")

@@ -14,23 +14,22 @@ always run untiled, whatever ``tile`` says.
 
 ``match_histogram=True`` is the paper's post-processing for SR: the output's colour histogram is
 matched, per channel, to the low-resolution input's (``skimage.exposure.match_histograms``).
-:func:`upscale_files` handles files and folders like :func:`percepta.infer.stylize_files`: greyscale
-inputs load as RGB, and an alpha channel is carried over (resized to the output by ``save_image``).
+:func:`upscale_files` handles files and folders through :func:`percepta.infer.process_files`, as
+``stylize_files`` does: greyscale inputs load as RGB, and an alpha channel is carried over (resized to
+the output by ``save_image``).
 """
 
 from __future__ import annotations
 
 import os
-from pathlib import Path
-from typing import Any, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import torch
-from PIL import Image
 from torch import Tensor
 
 from .errors import ImageError, PerceptaError
-from .image import to_pil, to_tensor
-from .infer import MAX_INFERENCE_PIXELS, ImageLike, process_files, run_network
+from .infer import MAX_INFERENCE_PIXELS, FileResult, ImageLike, as_batch, like_input, process_files, run_network
 from .modelfile import Model, load_model
 from .runtime import tune_allocator
 
@@ -44,7 +43,8 @@ def match_histograms(output: Tensor, reference: Tensor) -> Tensor:
 
     matched = [
         torch.from_numpy(_match(o.permute(1, 2, 0).numpy(), r.permute(1, 2, 0).numpy(), channel_axis=-1))
-        .permute(2, 0, 1).float()
+        .permute(2, 0, 1)
+        .float()
         for o, r in zip(output.detach().cpu(), reference.detach().cpu())
     ]
     return torch.stack(matched).clamp(0.0, 1.0)
@@ -55,8 +55,10 @@ def _untiled(model: Model, x: Tensor) -> Tensor:
     pixels = x.shape[-2] * x.shape[-1] * s * s
     if pixels > MAX_INFERENCE_PIXELS:
         why = "instance-norm models cannot be tiled" if model.config.norm == "instance" else "use tiling (tile > 0)"
-        raise ImageError(f"{x.shape[-1]}x{x.shape[-2]} x{s} is too large to upscale in one piece "
-                         f"(output limit {MAX_INFERENCE_PIXELS:,} pixels); {why}")
+        raise ImageError(
+            f"{x.shape[-1]}x{x.shape[-2]} x{s} is too large to upscale in one piece "
+            f"(output limit {MAX_INFERENCE_PIXELS:,} pixels); {why}"
+        )
     return run_network(model, x)
 
 
@@ -74,13 +76,21 @@ def _tiled(model: Model, x: Tensor, tile: int, overlap: int) -> Tensor:
             t1, l1 = min(bottom + overlap, h), min(right + overlap, w)
             y = run_network(model, x[:, :, t0:t1, l0:l1])
             dy, dx = (top - t0) * s, (left - l0) * s
-            out[:, :, top * s : bottom * s, left * s : right * s] = \
-                y[:, :, dy : dy + (bottom - top) * s, dx : dx + (right - left) * s]
+            out[:, :, top * s : bottom * s, left * s : right * s] = y[
+                :, :, dy : dy + (bottom - top) * s, dx : dx + (right - left) * s
+            ]
     return out
 
 
-def upscale(image: ImageLike, model: str | os.PathLike | Model, *, tile: int = 256, overlap: int = 16,
-            match_histogram: bool = False, device: str = "cpu") -> ImageLike:
+def upscale(
+    image: ImageLike,
+    model: str | os.PathLike | Model,
+    *,
+    tile: int = 256,
+    overlap: int = 16,
+    match_histogram: bool = False,
+    device: str = "cpu",
+) -> ImageLike:
     """Super-resolve a PIL image or an RGB tensor ((3, H, W) or (N, 3, H, W) in [0, 1]).
 
     ``model``: a super-resolution :class:`Model`, name or path (a style model raises PerceptaError).
@@ -94,25 +104,32 @@ def upscale(image: ImageLike, model: str | os.PathLike | Model, *, tile: int = 2
     model = load_model(model, device)
     if model.task != "sr":
         raise PerceptaError(f"{model.name} is a {model.task} model, not a super-resolution model")
-    if isinstance(image, Image.Image):
-        x = to_tensor(image.convert("RGB"))
-    else:
-        if image.dim() not in (3, 4) or image.shape[-3] != 3:
-            raise ValueError(f"expected an RGB tensor (3, H, W) or (N, 3, H, W), got {tuple(image.shape)}")
-        x = (image if image.dim() == 4 else image.unsqueeze(0)).detach().float().cpu()
+    x = as_batch(image)
     if tile and model.config.norm != "instance":
         y = _tiled(model, x, tile, overlap)
     else:
         y = _untiled(model, x)
     if match_histogram:
         y = match_histograms(y, x)
-    if isinstance(image, Image.Image):
-        return to_pil(y)
-    return y if image.dim() == 4 else y[0]
+    return like_input(y, image)
 
 
-def upscale_files(inputs: Iterable[str | os.PathLike], model: str | os.PathLike | Model,
-                  output: str | os.PathLike, **options: Any) -> list[tuple[Path, float]]:
+def upscale_files(
+    inputs: Iterable[str | os.PathLike],
+    model: str | os.PathLike | Model,
+    output: str | os.PathLike,
+    *,
+    overwrite: bool = False,
+    on_result: Callable[[FileResult], None] | None = None,
+    **options: Any,
+) -> list[FileResult]:
     """Upscale image files (or folders of them) into ``output``; ``options`` are :func:`upscale`'s."""
-    return process_files(inputs, model, output, lambda rgb, m: upscale(rgb, m, **options),
-                         str(options.get("device", "cpu")))
+    return process_files(
+        inputs,
+        model,
+        output,
+        lambda rgb, m: upscale(rgb, m, **options),
+        str(options.get("device", "cpu")),
+        overwrite,
+        on_result,
+    )

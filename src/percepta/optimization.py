@@ -8,8 +8,9 @@ with L-BFGS (or Adam). With a single loss term it gives the paper's feature and 
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Literal, Sequence
+from typing import Literal
 
 import torch
 from torch import Tensor
@@ -45,9 +46,16 @@ def initial_image(content: Tensor, init: Init, seed: int = 0) -> Tensor:
     raise ValueError(f"init must be 'content' or 'noise', not {init!r}")
 
 
-def optimize_image(loss: PerceptualLoss, content: Tensor, init: Tensor, iters: int = 100,
-                   optimizer: Optimizer = "lbfgs", lr: float | None = None, progress: bool = True,
-                   callback: Callable[[int, dict[str, float]], None] | None = None) -> OptimizeResult:
+def optimize_image(
+    loss: PerceptualLoss,
+    content: Tensor,
+    init: Tensor,
+    iters: int = 100,
+    optimizer: Optimizer = "lbfgs",
+    lr: float | None = None,
+    progress: bool = True,
+    callback: Callable[[int, dict[str, float]], None] | None = None,
+) -> OptimizeResult:
     """Minimise ``loss(image, content)`` over the pixels of ``image``, starting from ``init``.
 
     One L-BFGS iteration is one loss evaluation (no line search), as in Gatys et al.'s and the
@@ -59,8 +67,9 @@ def optimize_image(loss: PerceptualLoss, content: Tensor, init: Tensor, iters: i
     targets = loss.content_features(content) if loss.weights.content else None
     image = init.detach().clone().requires_grad_(True)
     if optimizer == "lbfgs":
-        opt: torch.optim.Optimizer = torch.optim.LBFGS([image], lr=lr or 1.0, max_iter=1, history_size=100,
-                                                       tolerance_grad=0.0, tolerance_change=0.0)
+        opt: torch.optim.Optimizer = torch.optim.LBFGS(
+            [image], lr=lr or 1.0, max_iter=1, history_size=100, tolerance_grad=0.0, tolerance_change=0.0
+        )
     elif optimizer == "adam":
         opt = torch.optim.Adam([image], lr=lr or 0.02)
     else:
@@ -86,10 +95,18 @@ def optimize_image(loss: PerceptualLoss, content: Tensor, init: Tensor, iters: i
     return result
 
 
-def stylize_by_optimization(content: Tensor, style: Tensor, weights: LossWeights | None = None,
-                            iters: int = 100, optimizer: Optimizer = "lbfgs", init: Init = "content",
-                            lr: float | None = None, seed: int = 0, progress: bool = True,
-                            lossnet: VGG16LossNetwork | None = None) -> OptimizeResult:
+def stylize_by_optimization(
+    content: Tensor,
+    style: Tensor,
+    weights: LossWeights | None = None,
+    iters: int = 100,
+    optimizer: Optimizer = "lbfgs",
+    init: Init = "content",
+    lr: float | None = None,
+    seed: int = 0,
+    progress: bool = True,
+    lossnet: VGG16LossNetwork | None = None,
+) -> OptimizeResult:
     """Gatys et al.'s style transfer with the paper's objective (the baseline of Table 1 / Fig. 5)."""
     loss = PerceptualLoss(weights or LossWeights(), lossnet)
     if loss.weights.style:
@@ -97,9 +114,17 @@ def stylize_by_optimization(content: Tensor, style: Tensor, weights: LossWeights
     return optimize_image(loss, content, initial_image(content, init, seed), iters, optimizer, lr, progress)
 
 
-def reconstruct(target: Tensor, layer: str | Sequence[str], kind: Literal["features", "style"] = "features",
-                iters: int = 200, optimizer: Optimizer = "lbfgs", seed: int = 0, tv: float = 0.0,
-                progress: bool = True, lossnet: VGG16LossNetwork | None = None) -> OptimizeResult:
+def reconstruct(
+    target: Tensor,
+    layer: str | Sequence[str],
+    kind: Literal["features", "style"] = "features",
+    iters: int = 200,
+    optimizer: Optimizer = "lbfgs",
+    seed: int = 0,
+    tv: float = 0.0,
+    progress: bool = True,
+    lossnet: VGG16LossNetwork | None = None,
+) -> OptimizeResult:
     """Paper Figs. 3-4: from white noise, find an image whose ``layer`` features (or Grams) match ``target``'s.
 
     ``layer`` may be several layers (the paper's style reconstructions use relu1_2 up to a depth).

@@ -1,0 +1,183 @@
+"""Architectures as short strings, and the config a model file stores to rebuild its network.
+
+An architecture is written as in the authors' fast-neural-style code (paper supp., "Network architectures")::
+
+    c9s1-32   9x9 conv, stride 1, 32 filters, then normalisation + ReLU
+    d64       3x3 conv, stride 2 (downsampling), 64 filters, normalisation + ReLU
+    R128      residual block: two 3x3 convs of 128 filters (supp. Fig. 1)
+    u64       x2 upsampling to 64 filters: stride-1/2 (transposed) conv, or resize + conv
+    c9s1-3    the last layer: no normalisation; a scaled tanh maps it to the output range
+
+Deliberate deviations from the paper, each a field of :class:`NetConfig`:
+
+* ``norm="instance"`` -- instance normalisation (Ulyanov et al. 2016) instead of batch norm; the
+  authors' own later models use it, it is better for style transfer. Paper: ``"batch"``.
+* ``upsample="resize"`` -- nearest-neighbour x2 upsampling then a 3x3 conv, instead of a stride-1/2
+  conv, which avoids checkerboard artefacts (Odena et al. 2016). Paper: ``"transpose"``.
+* ``width`` -- multiplies every hidden layer's filter count (0.5 = half width, ~4x fewer FLOPs). Paper: 1.
+* ``skip="bicubic"`` (super-resolution) -- the network predicts a correction added to the bicubic
+  upsampling of its input (a global residual, as in VDSR, Kim et al. 2016) instead of the whole image
+  through a tanh; its last conv starts at zero, so an untrained network *is* bicubic, and short training
+  budgets cannot fall below it or shift colours. Paper: ``"none"``.
+
+This module needs no torch: ``percepta models`` reads model files' configs without loading it.
+:mod:`percepta.nets` builds the networks.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import asdict, dataclass
+from typing import Literal
+
+from .hyperparams import STYLE_BLOCKS
+
+STYLE_ARCH = "c9s1-32,d64,d128,R128,R128,R128,R128,R128,u64,u32,c9s1-3"
+
+
+def style_arch(blocks: int = STYLE_BLOCKS) -> str:
+    """The paper's style network with ``blocks`` residual blocks (paper: 5)."""
+    if not 1 <= blocks <= 16:
+        raise ValueError(f"residual blocks must be 1..16, not {blocks}")
+    return ",".join(["c9s1-32", "d64", "d128"] + ["R128"] * blocks + ["u64", "u32", "c9s1-3"])
+
+
+Norm = Literal["batch", "instance", "none"]
+Upsample = Literal["transpose", "resize"]
+Skip = Literal["none", "bicubic"]
+Task = Literal["style", "sr"]
+
+_TOKEN = re.compile(r"^(?:c(?P<k>\d+)s(?P<s>\d+)-(?P<c>\d+)|(?P<op>[dRu])(?P<n>\d+))$")
+
+
+def sr_arch(scale: int) -> str:
+    """Super-resolution architecture for a power-of-two ``scale`` (supplementary, SR networks)."""
+    steps = int(math.log2(scale))
+    if scale < 2 or 2**steps != scale:
+        raise ValueError(f"super-resolution scale must be a power of two >= 2, not {scale}")
+    return ",".join(["c9s1-64"] + ["R64"] * 4 + ["u64"] * steps + ["c9s1-3"])
+
+
+#: Architectures beyond these are refused (a damaged or hostile model file could ask for terabytes):
+#: the paper's networks have 1.7M (style) and 1.6M (SR x8) parameters and 17 layers.
+MAX_PARAMETERS = 100_000_000
+MAX_LAYERS = 64
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One parsed architecture token: ``op`` is ``c`` (conv), ``d`` (down), ``R`` (residual) or ``u`` (up)."""
+
+    op: str
+    channels: int
+    kernel: int = 3
+    stride: int = 1
+
+
+def parse_layer(token: str) -> Layer:
+    """``"c9s1-32"`` -> Layer("c", 32, 9, 1); ``"d64"`` -> Layer("d", 64, 3, 2); a bad token raises ValueError."""
+    m = _TOKEN.match(token)
+    if m is None:
+        raise ValueError(f"bad layer {token!r}")
+    if m["op"]:
+        return Layer(m["op"], int(m["n"]), 3, 2 if m["op"] == "d" else 1)
+    return Layer("c", int(m["c"]), int(m["k"]), int(m["s"]))
+
+
+@dataclass(frozen=True)
+class NetConfig:
+    """Everything needed to rebuild a transformation network; stored in every model file."""
+
+    task: Task = "style"
+    arch: str = STYLE_ARCH
+    norm: Norm = "batch"
+    upsample: Upsample = "transpose"
+    residual: Literal["valid", "same"] = "valid"  # unpadded convs + cropped shortcut (style) or padded (SR)
+    width: float = 1.0
+    skip: Skip = "none"  # "bicubic": output = bicubic(input) + network (super-resolution only)
+
+    def __post_init__(self) -> None:
+        if self.norm not in ("batch", "instance", "none"):
+            raise ValueError(f"norm must be batch, instance or none, not {self.norm!r}")
+        if self.upsample not in ("transpose", "resize"):
+            raise ValueError(f"upsample must be transpose or resize, not {self.upsample!r}")
+        if self.residual not in ("valid", "same"):
+            raise ValueError(f"residual must be valid or same, not {self.residual!r}")
+        if not 0 < self.width <= 4:
+            raise ValueError(f"width must be in (0, 4], not {self.width}")
+        if self.skip not in ("none", "bicubic"):
+            raise ValueError(f"skip must be none or bicubic, not {self.skip!r}")
+        for token in self.tokens:
+            if not _TOKEN.match(token):
+                raise ValueError(f"bad layer {token!r} in architecture {self.arch!r}")
+        if not self.tokens[-1].startswith("c") or not self.tokens[-1].endswith("-3"):
+            raise ValueError(f"architecture {self.arch!r} must end with an RGB conv such as c9s1-3")
+        if len(self.tokens) > MAX_LAYERS:
+            raise ValueError(f"architecture has {len(self.tokens)} layers, over the limit of {MAX_LAYERS}")
+        for layer in self.layers:
+            if not (1 <= layer.kernel <= 15 and 1 <= layer.stride <= 4 and layer.channels >= 1):
+                raise ValueError(f"architecture {self.arch!r} has an unusable layer {layer}")
+        if self.parameter_count() > MAX_PARAMETERS:
+            raise ValueError(
+                f"architecture {self.arch!r} (width {self.width}) needs {self.parameter_count():,} "
+                f"parameters, over the limit of {MAX_PARAMETERS:,}"
+            )
+
+    @property
+    def tokens(self) -> list[str]:
+        return [t.strip() for t in self.arch.split(",") if t.strip()]
+
+    @property
+    def layers(self) -> list[Layer]:
+        return [parse_layer(t) for t in self.tokens]
+
+    def parameter_count(self) -> int:
+        """Weights and biases of the convolutions (normalisation parameters aside), without building the network."""
+        total, cin = 0, 3
+        layers = self.layers
+        for i, layer in enumerate(layers):
+            cout = 3 if i == len(layers) - 1 else max(1, round(layer.channels * self.width))
+            if layer.op == "R":
+                total += 2 * (9 * cout * cout + cout)
+            else:
+                total += layer.kernel**2 * cin * cout + cout
+            cin = cout
+        return total
+
+    @property
+    def down_factor(self) -> int:
+        return 2 ** sum(t.startswith("d") for t in self.tokens)
+
+    @property
+    def scale(self) -> int:
+        """Output size / input size: 1 for style transfer, 4 or 8 for super-resolution."""
+        ups = sum(t.startswith("u") for t in self.tokens)
+        return 2**ups // self.down_factor
+
+    @property
+    def pad(self) -> int:
+        """Input reflection padding that unpadded residual blocks eat up (40 for the paper's style net)."""
+        if self.residual != "valid":
+            return 0
+        total, factor = 0, 1
+        for token in self.tokens:
+            factor = factor * 2 if token.startswith("d") else factor // 2 if token.startswith("u") else factor
+            if token.startswith("R"):
+                total += 2 * max(factor, 1)  # two unpadded 3x3 convs: 2 pixels per side at this level
+        return total
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def style(
+        cls, norm: Norm = "batch", upsample: Upsample = "transpose", width: float = 1.0, blocks: int = STYLE_BLOCKS
+    ) -> NetConfig:
+        return cls("style", style_arch(blocks), norm, upsample, "valid", width)
+
+    @classmethod
+    def super_resolution(
+        cls, scale: int, norm: Norm = "batch", upsample: Upsample = "transpose", width: float = 1.0, skip: Skip = "none"
+    ) -> NetConfig:
+        return cls("sr", sr_arch(scale), norm, upsample, "same", width, skip)

@@ -1,0 +1,103 @@
+"""What a model file says about itself, for people: the ``percepta models`` line and the markdown card.
+
+Both come from the file's header alone (:func:`percepta.modelfile.read_meta`, no torch). Text taken from
+metadata is cleaned of control characters, so a hostile file cannot send escape codes to a terminal.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from pathlib import Path
+from typing import Any
+
+from .arch import NetConfig
+from .modelfile import read_meta
+from .train.options import TrainOptions
+
+
+def clean(value: Any, limit: int = 200) -> str:
+    """``value`` as one line of printable text: control characters shown escaped, long text cut."""
+    text = "".join(ch if unicodedata.category(ch)[0] != "C" else ascii(ch)[1:-1] for ch in str(value))
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _number(value: Any, spec: str) -> str:
+    return format(value, spec) if isinstance(value, (int, float)) and not isinstance(value, bool) else "?"
+
+
+def _hours(seconds: Any) -> str:
+    return _number(seconds / 3600, ".2f") if isinstance(seconds, (int, float)) else "?"
+
+
+def _options(meta: dict[str, Any]) -> TrainOptions | None:
+    """The training options recorded in ``meta`` (either layout), or None when absent or unusable."""
+    stored = meta.get("options")
+    if not isinstance(stored, dict):
+        return None
+    try:
+        return TrainOptions.from_dict(stored)
+    except (TypeError, ValueError, KeyError):
+        return None
+
+
+def _what(config: NetConfig, meta: dict[str, Any], opts: TrainOptions | None) -> str:
+    if config.task == "style":
+        return clean(meta.get("style_image", "?"), 28)
+    return f"x{config.scale} {opts.loss.sr_loss if opts else '?'}"
+
+
+def model_line(name: str, path: Path) -> str:
+    """One line of ``percepta models``: name, task, style or scale, budget, final loss, file."""
+    config, meta = read_meta(path)
+    losses = meta.get("final_losses") if isinstance(meta.get("final_losses"), dict) else {}
+    return (
+        f"{clean(name, 18):18} {config.task:5} {_what(config, meta, _options(meta)):28} "
+        f"{_number(meta.get('iterations'), 'd')} iters, {_number(meta.get('train_seconds'), '')} s on "
+        f"{clean(meta.get('train_device', '?'), 40)}, final loss {_number(losses.get('total'), '.4g')}  [{path}]"
+    )
+
+
+def model_card(path: Path) -> str:
+    """A markdown card of a model file: the network, the recipe and budget, the final losses."""
+    config, meta = read_meta(path)
+    o = _options(meta)
+    lines = [f"### `{clean(path.name.removesuffix('.safetensors'))}`"]
+    if o is None:
+        lines.append(f"- network: `{config.arch}`, {config.norm} norm (no training options recorded)")
+    elif config.task == "style":
+        w = o.loss
+        warm = f"; warm-started from `{clean(meta['warm_start'])}`" if meta.get("warm_start") else ""
+        lines += [
+            f"- style: `{clean(meta.get('style_image'))}` (sha256 `{clean(meta.get('style_sha256', ''))[:12]}…`), "
+            f"style size {o.style_size} px",
+            f"- network: `{config.arch}`, width {config.width}, {config.norm} norm, {config.upsample} upsampling",
+            f"- recipe: {clean(meta.get('recipe', 'percepta train style'))}: {o.size}x{o.size} crops, batch "
+            f"{o.batch_size}, Adam lr {o.lr}, content {w.content} at {','.join(w.content_layers)}, style {w.style} "
+            f"({w.gram_reduction}) at {','.join(w.style_layers)}, TV {w.tv}{warm}",
+            f"- budget: {meta.get('iterations')} iterations, {_hours(meta.get('train_seconds'))} h "
+            f"on {clean(meta.get('train_device'))} (percepta {clean(meta.get('percepta_version'))})",
+        ]
+    else:
+        s, w = config.scale, o.loss
+        loss = f"feature reconstruction ({','.join(w.content_layers)})" if w.sr_loss == "feat" else "per-pixel"
+        note = f" ({clean(meta['budget_note'], 400)})" if meta.get("budget_note") else ""
+        lines += [
+            f"- x{s} super-resolution, {loss} loss, TV {w.tv}",
+            f"- network: `{config.arch}`, {config.norm} norm, {config.upsample} upsampling, skip `{config.skip}`",
+            f"- recipe: {clean(meta.get('recipe'))}: {o.size} px patches ({o.size // s} px inputs: blur sigma 1 + "
+            f"bicubic), batch {o.batch_size}, Adam lr {o.lr}; {len(meta.get('held_out', []))} photos held out",
+            f"- budget: {meta.get('iterations')} iterations, {_number(meta.get('train_seconds', 0), '.0f')} s on "
+            f"{clean(meta.get('train_device'))}{note}",
+        ]
+    losses = meta.get("final_losses") if isinstance(meta.get("final_losses"), dict) else {}
+    size = path.stat().st_size / 1e6
+    stored = "weights stored as fp16" if o is not None and o.half else "weights stored as fp32"
+    return "\n".join(
+        [
+            *lines,
+            f"- file: {stored} ({size:.1f} MB)",
+            "- final losses (mean of the last 50 iterations): "
+            + ", ".join(f"{clean(k)} {_number(v, '.4g')}" for k, v in losses.items()),
+            "",
+        ]
+    )

@@ -1,0 +1,297 @@
+"""The training loop, one for both tasks (paper section 4): style transfer and super-resolution.
+
+Adam on the transformation network's weights, minimising the perceptual loss of its outputs. The loop
+checks its output paths before any work, checkpoints atomically every ``checkpoint_every`` iterations
+(model, optimiser, RNG, iteration; see :mod:`.checkpoint`), resumes exactly, saves a checkpoint and exits
+cleanly on Ctrl-C or SIGTERM, stops with the last good checkpoint kept when the loss stops being finite,
+logs losses and validation images (:mod:`.log`), and runs data-parallel under ``torchrun``
+(:mod:`.distributed`; rank 0 alone writes files). Batches depend only on (seed, iteration), so a resumed
+or multi-process run sees the same data as one uninterrupted single-process run.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import dataclasses
+import hashlib
+import io
+import math
+import os
+import signal
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+from ..data import Batch, PhotoBatches, sr_batch, style_batch
+from ..errors import PerceptaError
+from ..fsutil import check_writable
+from ..image import load_rgb, resize_long_side, to_tensor
+from ..losses import PerceptualLoss
+from ..modelfile import SUFFIX, load_model, save_model
+from ..nets import TransformNet
+from ..runtime import check_device, tune_allocator
+from .checkpoint import load_checkpoint, options_from_checkpoint, save_checkpoint
+from .distributed import Distributed
+from .log import LossLog, save_validation, validation_inputs
+from .options import TrainOptions
+
+
+class TrainingInterrupted(PerceptaError):
+    """Training stopped on Ctrl-C / SIGTERM after saving a checkpoint."""
+
+
+class TrainingDiverged(PerceptaError):
+    """The loss or the weights stopped being finite; the last good checkpoint is kept."""
+
+
+def train(opts: TrainOptions, resume: str | os.PathLike | None = None) -> Path | None:
+    """Train a transformation network; returns the model file's path (on rank 0; others get None)."""
+    tune_allocator()
+    check_device(opts.device)
+    check_paths(opts, resume)
+    ctx = Distributed.from_env(opts.device)
+    if opts.batch_size % ctx.world:
+        raise PerceptaError(f"batch size {opts.batch_size} is not divisible by {ctx.world} processes")
+    net, loss, optimizer, start, elapsed = _setup(opts, ctx.device, resume)
+    model = ctx.wrap(net)
+    photos = PhotoBatches(
+        opts.data, opts.size, opts.size if opts.task == "style" else None, frozenset(opts.exclude), opts.seed
+    )
+    log = LossLog(opts.log_dir, start) if ctx.main else None
+    val_inputs = validation_inputs(opts, photos) if ctx.main and opts.val_every else []
+    if ctx.main and photos.skipped:
+        tqdm.write(f"percepta: skipped {len(photos.skipped)} unreadable image(s) in {opts.data}")
+    t0 = time.perf_counter() - elapsed
+    saved = {"iteration": start if resume else None}
+
+    def checkpoint(iteration: int) -> None:
+        if not all(bool(torch.isfinite(p).all()) for p in net.parameters()):
+            raise TrainingDiverged(_diverged("the weights are no longer finite", iteration, opts, saved["iteration"]))
+        save_checkpoint(opts.checkpoint_path, iteration, net, optimizer, opts, time.perf_counter() - t0)
+        saved["iteration"] = iteration
+
+    iteration = start
+    bar = tqdm(
+        total=opts.iters,
+        initial=start,
+        unit="it",
+        desc=f"train {opts.task}",
+        disable=not (opts.progress and ctx.main),
+        dynamic_ncols=True,
+    )
+    try:
+        with bar, _sigterm_as_interrupt():
+            for it in range(start, opts.iters):
+                batch = _batch(opts, photos, it, ctx)
+                terms = loss(model(batch.input), batch.target)
+                values = ctx.mean(terms.as_floats())
+                if not math.isfinite(values["total"]):
+                    raise TrainingDiverged(_diverged(f"the loss is {values['total']}", it, opts, saved["iteration"]))
+                optimizer.zero_grad(set_to_none=True)
+                terms.total.backward()
+                optimizer.step()
+                iteration = it + 1
+                last = iteration == opts.iters or (
+                    opts.time_budget is not None and ctx.main_decides(time.perf_counter() - t0 >= opts.time_budget)
+                )
+                if log is not None:
+                    log.add(iteration, values, time.perf_counter() - t0)
+                    bar.update()
+                    bar.set_postfix({k: f"{v:.4g}" for k, v in values.items()})
+                    if iteration % opts.checkpoint_every == 0 or last:
+                        checkpoint(iteration)
+                        log.write()
+                    if opts.val_every and (iteration % opts.val_every == 0 or last):
+                        save_validation(net, val_inputs, opts.log_dir, iteration, ctx.device)
+                if last:
+                    break
+    except KeyboardInterrupt:
+        if log is not None:
+            checkpoint(iteration)
+            log.write_best_effort()  # the checkpoint is what matters
+        raise TrainingInterrupted(
+            f"interrupted at iteration {iteration}; checkpoint saved to "
+            f"{opts.checkpoint_path}; continue with --resume {opts.checkpoint_path}"
+        ) from None
+    if log is None:
+        return None
+    if iteration < opts.iters:
+        tqdm.write(f"percepta: time budget of {opts.time_budget:g} s spent after {iteration} iterations")
+    return _save_final(net, opts, log, time.perf_counter() - t0, iteration)
+
+
+def check_paths(opts: TrainOptions, resume: str | os.PathLike | None = None) -> None:
+    """Before any work: the files a run writes are writable and clobber nothing they must not."""
+    out, ckpt = Path(opts.output), opts.checkpoint_path
+    if out.suffix != SUFFIX:
+        raise PerceptaError(f"{out}: the model file's name must end in {SUFFIX}")
+    if opts.task == "style" and not opts.style:
+        raise PerceptaError("style training needs a style image (--style)")
+    if out.exists() and not opts.overwrite:
+        raise PerceptaError(f"{out} already exists; pass --overwrite to replace it")
+    named = {"the model": out, "the checkpoint": ckpt, "the style image": opts.style, "the resumed checkpoint": resume}
+    seen: dict[Path, str] = {}
+    for what, path in named.items():
+        if path is None:
+            continue
+        key = Path(path).expanduser().resolve()
+        if key in seen and {seen[key], what} != {"the checkpoint", "the resumed checkpoint"}:
+            raise PerceptaError(f"{path}: {what} would overwrite {seen[key]}; choose another name")
+        seen.setdefault(key, what)
+    if opts.style and Path(opts.style).resolve().is_relative_to(opts.log_dir.resolve()):
+        raise PerceptaError(f"{opts.style}: the style image is inside the training log folder {opts.log_dir}")
+    for path in (out, ckpt, opts.log_dir / "losses.csv"):
+        check_writable(path)
+
+
+def _setup(opts: TrainOptions, device: torch.device, resume: str | os.PathLike | None):
+    """The network (warm-started or resumed), its loss with the style targets set, and the optimiser."""
+    torch.manual_seed(opts.seed)
+    net = TransformNet(opts.net)
+    if opts.init_from:
+        try:
+            net.load_state_dict(load_model(opts.init_from).net.state_dict())
+        except RuntimeError:
+            raise PerceptaError(f"{opts.init_from}: its architecture differs from this run's") from None
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed training sizes: let cuDNN pick the fastest kernels
+    net.to(device).train()
+    loss = PerceptualLoss(opts.loss).to(device)
+    if opts.task == "style":
+        style = resize_long_side(load_rgb(opts.style), opts.style_size, upscale=True, resample=3)  # bicubic
+        loss.set_style(to_tensor(style).to(device))
+    optimizer = torch.optim.Adam(net.parameters(), lr=opts.lr)
+    start, elapsed = 0, 0.0
+    if resume:
+        state = load_checkpoint(resume)
+        net.load_state_dict(state["net"])
+        optimizer.load_state_dict(state["optimizer"])
+        torch.set_rng_state(state["rng"])
+        start, elapsed = int(state["iteration"]), float(state["elapsed"])
+    return net, loss, optimizer, start, elapsed
+
+
+def _batch(opts: TrainOptions, photos: PhotoBatches, iteration: int, ctx: Distributed) -> Batch:
+    rows = ctx.rows(opts.batch_size)
+    if opts.task == "style":
+        return style_batch(photos, iteration, opts.batch_size, rows, ctx.device)
+    return sr_batch(photos, iteration, opts.batch_size, opts.scale, rows, ctx.device)
+
+
+def _diverged(what: str, iteration: int, opts: TrainOptions, good: int | None) -> str:
+    kept = (
+        f"the last good checkpoint (iteration {good}) is {opts.checkpoint_path}"
+        if good is not None
+        else "no checkpoint was written"
+    )
+    return f"training diverged at iteration {iteration}: {what}; {kept}; try a lower --lr or smaller loss weights"
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM (a scheduler ending the job) saves a checkpoint like Ctrl-C does."""
+
+    def on_sigterm(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _device_name(device: str) -> str:
+    if device.startswith("cuda") and torch.cuda.is_available():
+        return f"{device} ({torch.cuda.get_device_name()})"
+    return device if device != "cpu" else f"cpu ({torch.get_num_threads()} threads)"
+
+
+def _style_provenance(path: str) -> dict[str, str]:
+    img = load_rgb(path)
+    img.thumbnail((96, 96))
+    buf = io.BytesIO()
+    img.save(buf, format="JPEG", quality=85)
+    return {
+        "style_image": Path(path).name,
+        "style_sha256": hashlib.sha256(Path(path).read_bytes()).hexdigest(),
+        "style_thumbnail_jpeg_base64": base64.b64encode(buf.getvalue()).decode(),
+    }
+
+
+def _save_final(net: TransformNet, opts: TrainOptions, log: LossLog, seconds: float, iteration: int) -> Path:
+    meta: dict[str, Any] = {
+        "name": Path(opts.output).name.split(".")[0],
+        "task": opts.task,
+        "scale": net.config.scale,
+        "iterations": iteration,
+        "train_seconds": round(seconds, 1),
+        "train_device": _device_name(opts.device),
+        "final_losses": log.final_losses(),
+        "options": opts.to_dict(),
+        **opts.extra_meta,
+    }
+    if opts.style:
+        meta.update(_style_provenance(opts.style))
+    return save_model(opts.output, net.cpu().eval(), meta, half=opts.half)
+
+
+#: options a resumed run takes from the current call rather than from its checkpoint
+WHERE_AND_HOW_LONG = (
+    "data",
+    "output",
+    "checkpoint",
+    "val_images",
+    "device",
+    "iters",
+    "time_budget",
+    "progress",
+    "overwrite",
+)
+
+
+def resumed_options(
+    checkpoint: str | os.PathLike, current: TrainOptions, keep: Sequence[str] = (), **given: Any
+) -> TrainOptions:
+    """A checkpoint's hyper-parameters with the current call's places, length and device (:data:`WHERE_AND_HOW_LONG`
+    but those in ``keep``, which stay the checkpoint's), and ``given``."""
+    taken = {k: getattr(current, k) for k in WHERE_AND_HOW_LONG if k not in keep}
+    return options_from_checkpoint(checkpoint, **taken, **given)
+
+
+def train_resumable(opts: TrainOptions) -> Path | None:
+    """Train, or continue from ``opts``' checkpoint if it exists; skip if the model is already finished.
+
+    Finished runs keep their last checkpoint as ``*.done.ckpt`` (a later call with more ``iters``
+    starts from it by hand: ``--resume NAME.done.ckpt``). For recipes that are run again and again
+    across sessions (see ``scripts/``).
+    """
+    model, ckpt = Path(opts.output), opts.checkpoint_path
+    if model.is_file() and not ckpt.is_file():
+        return model
+    resume = ckpt if ckpt.is_file() else None
+    if resume is not None:  # a stopped run may have saved its model already (time budget): it is replaced
+        opts = resumed_options(resume, dataclasses.replace(opts, overwrite=True))
+    path = train(opts, resume=resume)
+    if path is not None and ckpt.is_file():
+        os.replace(ckpt, ckpt.with_suffix(".done.ckpt"))
+    return path
+
+
+def train_style(options: TrainOptions, resume: str | os.PathLike | None = None) -> Path | None:
+    """Train a style transfer network (``options.task == "style"``, section 4.1); returns the model file."""
+    if options.task != "style":
+        raise ValueError("train_style needs TrainOptions(task='style', ...)")
+    return train(options, resume)
+
+
+def train_sr(options: TrainOptions, resume: str | os.PathLike | None = None) -> Path | None:
+    """Train a super-resolution network (``options.task == "sr"``, section 4.2); returns the model file."""
+    if options.task != "sr":
+        raise ValueError("train_sr needs TrainOptions(task='sr', ...)")
+    return train(options, resume)

@@ -1,0 +1,126 @@
+"""Training options: every hyper-parameter of a run, with the paper's defaults (sections 4.1 and 4.2).
+
+The network and the loss are their own objects, built by keyword: a :class:`~percepta.arch.NetConfig`
+(whose fields are the flagged architecture deviations) and a :class:`~percepta.losses.LossWeights`. Both
+default to the paper's for the task; the numbers and their sources are in :mod:`percepta.hyperparams`::
+
+    TrainOptions("style", "photos/", "wave.safetensors", style="wave.jpg",
+                 net=NetConfig.style(norm="instance", upsample="resize"), loss=LossWeights(style=5e-5))
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, Literal
+
+from .. import hyperparams as hp
+from ..arch import NetConfig
+from ..hyperparams import LossWeights
+
+Task = Literal["style", "sr"]
+
+
+@dataclass
+class TrainOptions:
+    """One training run. ``None`` fields take the task's paper default in ``__post_init__``."""
+
+    task: Task
+    data: str  # folder of training photos, searched recursively
+    output: str  # the model file to write (.safetensors)
+    style: str | None = None  # style image (task "style")
+    net: NetConfig | None = None  # default: NetConfig.style() or NetConfig.super_resolution(4)
+    loss: LossWeights | None = None  # default: LossWeights() or LossWeights.super_resolution("feat")
+    size: int | None = None  # crop: style 256 (paper), SR high-resolution patch 288 (paper)
+    style_size: int | None = hp.STYLE_IMAGE_SIZE  # longer side of the style image; None: as loaded
+    batch_size: int = hp.BATCH_SIZE
+    lr: float = hp.LEARNING_RATE
+    iters: int | None = None  # style 40,000 (paper), SR 200,000 (paper)
+    time_budget: float | None = None  # stop and save the model after this many seconds (resumed runs included)
+    seed: int = 0
+    exclude: Sequence[str] = ()  # photo file names kept out of training (held-out)
+    checkpoint: str | None = None  # default: <output>.ckpt
+    checkpoint_every: int = 100
+    val_every: int = 500
+    val_images: Sequence[str] = ()
+    init_from: str | None = None  # warm start from a model file with the same architecture
+    half: bool = False  # store the final model's weights as fp16
+    overwrite: bool = False  # replace an existing model file at ``output``
+    device: str = "cpu"
+    progress: bool = True
+    extra_meta: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.task not in ("style", "sr"):
+            raise ValueError(f"task must be 'style' or 'sr', not {self.task!r}")
+        style = self.task == "style"
+        if self.net is None:
+            self.net = NetConfig.style() if style else NetConfig.super_resolution(hp.SR_SCALES[0])
+        elif isinstance(self.net, dict):
+            self.net = NetConfig(**self.net)
+        if self.loss is None:
+            self.loss = LossWeights() if style else LossWeights.super_resolution("feat")
+        elif isinstance(self.loss, dict):
+            self.loss = LossWeights(**self.loss)
+        if self.net.task != self.task:
+            raise ValueError(f"a {self.task} run needs a {self.task} network, not {self.net.task}")
+        if self.size is None:
+            self.size = hp.STYLE_CROP if style else hp.SR_PATCH
+        if self.iters is None:
+            self.iters = hp.STYLE_ITERATIONS if style else hp.SR_ITERATIONS
+        self.exclude, self.val_images = tuple(self.exclude), tuple(self.val_images)
+
+    @property
+    def scale(self) -> int:
+        """Super-resolution factor (1 for style transfer)."""
+        return self.net.scale
+
+    @property
+    def checkpoint_path(self) -> Path:
+        return Path(self.checkpoint) if self.checkpoint else Path(self.output).with_suffix(".ckpt")
+
+    @property
+    def log_dir(self) -> Path:
+        out = Path(self.output)
+        return out.with_name(out.name.split(".")[0] + "-training")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The options as plain data (``net`` and ``loss`` nested), as checkpoints and model files store them."""
+        return {k: v for k, v in asdict(self).items() if k not in ("progress", "extra_meta")}
+
+    @classmethod
+    def from_dict(cls, stored: dict[str, Any], **overrides: Any) -> TrainOptions:
+        """Options from :meth:`to_dict`'s data, or from the flat layout of percepta's first model files."""
+        stored = dict(stored)
+        if "net" not in stored:
+            stored = _from_flat(stored)
+        known = {f.name for f in fields(cls)}
+        return cls(**{**{k: v for k, v in stored.items() if k in known}, **overrides})
+
+
+def _from_flat(old: dict[str, Any]) -> dict[str, Any]:
+    """The first model files stored the network and loss fields flat beside the others."""
+    net_keys = dict(
+        norm=old.get("norm", "batch"), upsample=old.get("upsample", "transpose"), width=old.get("width", 1.0)
+    )
+    layers = tuple(old.get("content_layers", hp.CONTENT_LAYERS))
+    if old.get("task") == "sr":
+        net = NetConfig.super_resolution(old.get("scale", 4), skip=old.get("skip", "none"), **net_keys)
+        loss = LossWeights.super_resolution(
+            old.get("sr_loss", "feat"),
+            content=old.get("content_weight", hp.CONTENT_WEIGHT),
+            tv=old.get("tv_weight", hp.TV_WEIGHT),
+            content_layers=layers,
+        )
+    else:
+        net = NetConfig.style(blocks=old.get("blocks", hp.STYLE_BLOCKS), **net_keys)
+        loss = LossWeights(
+            content=old.get("content_weight", hp.CONTENT_WEIGHT),
+            style=old.get("style_weight", hp.STYLE_WEIGHT),
+            tv=old.get("tv_weight", hp.TV_WEIGHT),
+            content_layers=layers,
+            style_layers=tuple(old.get("style_layers", hp.STYLE_LAYERS)),
+            gram_reduction=old.get("gram_reduction", "frobenius"),
+        )
+    return {**old, "net": net, "loss": loss}
