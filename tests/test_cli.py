@@ -94,24 +94,8 @@ def test_real_process_exit_codes(tmp_path) -> None:
 
 def test_optimize_writes_picture_and_reports_loss(tmp_path, capsys) -> None:
     out = tmp_path / "opt.png"
-    assert (
-        main(
-            [
-                "optimize",
-                "--content",
-                str(CITY),
-                "--style",
-                str(STYLES / "wave.jpg"),
-                "--size",
-                "48",
-                "--iters",
-                "5",
-                "-o",
-                str(out),
-            ]
-        )
-        == 0
-    )
+    argv = ["optimize", "--content", str(CITY), "--style", str(STYLES / "wave.jpg"), "--size", "48", "--iters", "5"]
+    assert main([*argv, "-o", str(out)]) == 0
     text = capsys.readouterr().out
     assert re.search(r"loss [\d.e+]+ -> [\d.e+]+ \([\d.]+x lower\)", text) and "style" in text
     with Image.open(out) as img:
@@ -120,26 +104,8 @@ def test_optimize_writes_picture_and_reports_loss(tmp_path, capsys) -> None:
 
 def test_optimize_reconstruct_mode(tmp_path, capsys) -> None:
     out = tmp_path / "rec.png"
-    assert (
-        main(
-            [
-                "optimize",
-                "--content",
-                str(CITY),
-                "--reconstruct",
-                "features",
-                "--layer",
-                "relu2_2",
-                "--size",
-                "40",
-                "--iters",
-                "3",
-                "-o",
-                str(out),
-            ]
-        )
-        == 0
-    )
+    argv = ["optimize", "--content", str(CITY), "--reconstruct", "features", "--layer", "relu2_2", "--size", "40"]
+    assert main([*argv, "--iters", "3", "-o", str(out)]) == 0
     assert out.is_file()
 
 

@@ -92,3 +92,58 @@ def test_style_loss_prefers_the_style(lossnet: VGG16LossNetwork, content64, wave
     loss = PerceptualLoss(LossWeights(content=0.0, tv=0.0), lossnet)
     loss.set_style(wave64)
     assert loss(wave64.flip(-1)).total.item() < 0.5 * loss(content64).total.item()
+
+
+# --- every loss on every device and dtype, against an independent formula, with gradcheck -----------------
+
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+DTYPES = [torch.float32, torch.float64]
+
+
+def _features(device: str, dtype: torch.dtype, seed: int) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(2, 3, 5, 4, generator=g).to(device, dtype)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_losses_match_their_equations_on_any_device_and_dtype(device: str, dtype: torch.dtype) -> None:
+    a, b = _features(device, dtype, 0), _features(device, dtype, 1)
+    n, c, h, w = a.shape
+    tol = {"rtol": 1e-5 if dtype == torch.float32 else 1e-12, "atol": 0}
+    # eq. 2 and eq. 5: ||a - b||^2 / (C H W), averaged over the batch
+    expected = sum(((a[i] - b[i]) ** 2).sum() for i in range(n)) / (n * c * h * w)
+    for fn in (feature_reconstruction_loss, pixel_loss):
+        out = fn(a, b)
+        assert out.dtype == dtype and out.device.type == device
+        torch.testing.assert_close(out, expected, **tol)
+    # eq. 3: G[i, j] = sum over positions of F_i F_j / (C H W), written out with einsum
+    gram = gram_matrix(a)
+    torch.testing.assert_close(gram, torch.einsum("nihw,njhw->nij", a, a) / (c * h * w), **tol)
+    # eq. 4: squared Frobenius norm of the Gram difference, batch mean; "mean" divides by C^2
+    diff = gram - gram_matrix(b)
+    torch.testing.assert_close(style_reconstruction_loss(gram, gram_matrix(b)), (diff**2).sum() / n, **tol)
+    torch.testing.assert_close(
+        style_reconstruction_loss(gram, gram_matrix(b), "mean"), (diff**2).sum() / (n * c * c), **tol
+    )
+    # TV: mean squared neighbour differences on the 0..255 scale
+    dy = torch.stack([(a[..., i + 1, :] - a[..., i, :]) for i in range(h - 1)]) * 255
+    dx = torch.stack([(a[..., j + 1] - a[..., j]) for j in range(w - 1)]) * 255
+    torch.testing.assert_close(total_variation(a), (dy**2).mean() + (dx**2).mean(), **tol)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_loss_gradients(device: str) -> None:
+    a = _features(device, torch.float64, 2).requires_grad_(True)
+    b = _features(device, torch.float64, 3)
+    target = gram_matrix(b)
+    checks = {
+        "feature": lambda x: feature_reconstruction_loss(x, b),
+        "gram": gram_matrix,
+        "style": lambda x: style_reconstruction_loss(gram_matrix(x), target),
+        "style mean": lambda x: style_reconstruction_loss(gram_matrix(x), target, "mean"),
+        "pixel": lambda x: pixel_loss(x, b),
+        "tv": total_variation,
+    }
+    for name, fn in checks.items():
+        assert torch.autograd.gradcheck(fn, (a,)), name

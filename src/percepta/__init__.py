@@ -25,20 +25,13 @@ from .errors import ImageError, ModelFileError, PerceptaError, WeightsError
 
 #: public name -> (module, attribute)
 _API = {
-    "stylize": ("infer", "stylize"),
-    "upscale": ("upscaling", "upscale"),
-    "optimize": ("optimization", "stylize_by_optimization"),
-    "reconstruct": ("optimization", "reconstruct"),
-    "load_model": ("modelfile", "load_model"),
-    "Model": ("modelfile", "Model"),
-    "degrade": ("data", "degrade"),
-    "evaluate_sr": ("evaluate", "evaluate_sr"),
-    "LossWeights": ("hyperparams", "LossWeights"),
-    "NetConfig": ("arch", "NetConfig"),
-    "TrainOptions": ("train.options", "TrainOptions"),
-    "train_style": ("train.loop", "train_style"),
+    "stylize": ("infer", "stylize"), "upscale": ("upscaling", "upscale"), "degrade": ("data", "degrade"),
+    "optimize": ("optimization", "stylize_by_optimization"), "reconstruct": ("optimization", "reconstruct"),
+    "load_model": ("modelfile", "load_model"), "Model": ("modelfile", "Model"), "NetConfig": ("arch", "NetConfig"),
+    "evaluate_sr": ("evaluate", "evaluate_sr"), "LossWeights": ("hyperparams", "LossWeights"),
+    "TrainOptions": ("train.options", "TrainOptions"), "train_style": ("train.loop", "train_style"),
     "train_sr": ("train.loop", "train_sr"),
-}
+}  # fmt: skip
 
 __all__ = [
     "ImageError", "LossWeights", "Model", "ModelFileError", "NetConfig", "PerceptaError", "TrainOptions",

@@ -63,6 +63,8 @@ def sr_arch(scale: int) -> str:
 #: the paper's networks have 1.7M (style) and 1.6M (SR x8) parameters and 17 layers.
 MAX_PARAMETERS = 100_000_000
 MAX_LAYERS = 64
+#: Channels of one layer (after ``width``): the paper's widest is 128; activations grow with it per pixel.
+MAX_CHANNELS = 1024
 
 
 @dataclass(frozen=True)
@@ -118,6 +120,11 @@ class NetConfig:
         for layer in self.layers:
             if not (1 <= layer.kernel <= 15 and 1 <= layer.stride <= 4 and layer.channels >= 1):
                 raise ValueError(f"architecture {self.arch!r} has an unusable layer {layer}")
+            if round(layer.channels * self.width) > MAX_CHANNELS:
+                raise ValueError(
+                    f"architecture {self.arch!r} (width {self.width}) has a layer of "
+                    f"{round(layer.channels * self.width)} channels, over the limit of {MAX_CHANNELS}"
+                )
         if self.parameter_count() > MAX_PARAMETERS:
             raise ValueError(
                 f"architecture {self.arch!r} (width {self.width}) needs {self.parameter_count():,} "

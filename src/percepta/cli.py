@@ -98,35 +98,18 @@ def _fraction(text: str) -> float:
 
 def _add_loss_options(p: argparse.ArgumentParser, style: bool = True) -> None:
     g = p.add_argument_group("loss (paper section 3)")
-    g.add_argument(
-        "--content-weight", type=_weight, default=PAPER.content, help="feature loss weight (default %(default)s)"
-    )
-    g.add_argument("--tv-weight", type=_weight, default=PAPER.tv, help="total-variation weight (default %(default)s)")
-    g.add_argument(
-        "--content-layers",
-        type=_layers,
-        default=PAPER.content_layers,
-        metavar="L1,L2",
-        help="feature reconstruction layers (default relu2_2)",
-    )
+
+    def option(flag: str, default: Any, what: str, **kw: Any) -> None:
+        g.add_argument(flag, default=default, help=f"{what} (default {hp.format_default(default)})", **kw)
+
+    option("--content-weight", PAPER.content, "feature loss weight", type=_weight)
+    option("--tv-weight", PAPER.tv, "total-variation weight", type=_weight)
+    option("--content-layers", PAPER.content_layers, "feature reconstruction layers", type=_layers, metavar="L1,L2")
     if style:
-        g.add_argument(
-            "--style-weight", type=_weight, default=PAPER.style, help="style loss weight (default %(default)s)"
-        )
-        g.add_argument(
-            "--style-layers",
-            type=_layers,
-            default=PAPER.style_layers,
-            metavar="L1,L2",
-            help="style reconstruction layers (default relu1_2,relu2_2,relu3_3,relu4_3)",
-        )
-        g.add_argument(
-            "--gram-reduction",
-            choices=("frobenius", "mean"),
-            default="frobenius",
-            help="eq. 4's squared Frobenius norm (paper), or the mean over C^2 entries "
-            "(the authors' code; use their style weights, e.g. 5)",
-        )
+        option("--style-weight", PAPER.style, "style loss weight", type=_weight)
+        option("--style-layers", PAPER.style_layers, "style reconstruction layers", type=_layers, metavar="L1,L2")
+        why = "eq. 4's squared Frobenius norm (paper), or the mean over C^2 entries (the authors' code and weights)"
+        option("--gram-reduction", "frobenius", why, choices=("frobenius", "mean"))
 
 
 def _add_train_common(p: argparse.ArgumentParser) -> None:
@@ -309,8 +292,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _run_files(args: argparse.Namespace, run: Any) -> None:
-    """Run ``run(on_result=...)`` over the inputs, printing each written file as it comes (stdout).
+def _run_files(args: argparse.Namespace, run: Any, model: str, **options: Any) -> None:
+    """``run`` (``stylize_files``, ``upscale_files``) over the inputs, printing each written file as it comes.
 
     One input file: a failure is the command's error. Several, or folders: each failure is one line on
     stderr, the run goes on, and the command fails at the end if any file did.
@@ -323,7 +306,8 @@ def _run_files(args: argparse.Namespace, run: Any) -> None:
         elif not single:
             print(f"percepta: error: {result.error}", file=sys.stderr, flush=True)
 
-    results = run(on_result=show)
+    results = run(args.inputs, model, args.output, overwrite=args.overwrite, on_result=show, device=args.device,
+                  **options)  # fmt: skip
     failed = [r for r in results if not r.ok]
     if single and failed:
         raise PerceptaError(failed[0].error)
@@ -336,20 +320,8 @@ def _run_files(args: argparse.Namespace, run: Any) -> None:
 def _cmd_stylize(args: argparse.Namespace) -> None:
     from .infer import stylize_files
 
-    _run_files(
-        args,
-        lambda on_result: stylize_files(
-            args.inputs,
-            args.model,
-            args.output,
-            max_size=args.max_size,
-            preserve_colors=args.preserve_color,
-            strength=args.strength,
-            device=args.device,
-            overwrite=args.overwrite,
-            on_result=on_result,
-        ),
-    )
+    _run_files(args, stylize_files, args.model, max_size=args.max_size, preserve_colors=args.preserve_color,
+               strength=args.strength)  # fmt: skip
 
 
 def default_sr_model(scale: int) -> str:
@@ -374,21 +346,8 @@ def _sr_model_and_scale(model: str | None, scale: int | None) -> str:
 def _cmd_upscale(args: argparse.Namespace) -> None:
     from .upscaling import upscale_files
 
-    model = _sr_model_and_scale(args.model, args.scale)
-    _run_files(
-        args,
-        lambda on_result: upscale_files(
-            args.inputs,
-            model,
-            args.output,
-            tile=args.tile,
-            overlap=args.overlap,
-            match_histogram=args.match_histogram,
-            device=args.device,
-            overwrite=args.overwrite,
-            on_result=on_result,
-        ),
-    )
+    _run_files(args, upscale_files, _sr_model_and_scale(args.model, args.scale), tile=args.tile,
+               overlap=args.overlap, match_histogram=args.match_histogram)  # fmt: skip
 
 
 def _cmd_eval(args: argparse.Namespace) -> None:
@@ -426,6 +385,13 @@ def _cmd_models(args: argparse.Namespace) -> None:
             print(f"{clean(name, 18):18} (unreadable: {clean(exc, 300)})")
 
 
+def _style_loss_weights(args: argparse.Namespace) -> hp.LossWeights:
+    """The loss options of ``optimize`` and ``train style`` (see ``_add_loss_options``)."""
+    return hp.LossWeights(content=args.content_weight, style=args.style_weight, tv=args.tv_weight,
+                          content_layers=args.content_layers, style_layers=args.style_layers,
+                          gram_reduction=args.gram_reduction)  # fmt: skip
+
+
 def _cmd_optimize(args: argparse.Namespace) -> None:
     from .image import load_rgb, resize_long_side, save_image, to_pil, to_tensor
     from .optimization import reconstruct, stylize_by_optimization
@@ -437,14 +403,7 @@ def _cmd_optimize(args: argparse.Namespace) -> None:
         if not args.style:
             raise PerceptaError("optimize needs --style (or --reconstruct features|style)")
         style = to_tensor(resize_long_side(load_rgb(args.style), args.style_size or args.size))
-        weights = hp.LossWeights(
-            content=args.content_weight,
-            style=args.style_weight,
-            tv=args.tv_weight,
-            content_layers=args.content_layers,
-            style_layers=args.style_layers,
-            gram_reduction=args.gram_reduction,
-        )
+        weights = _style_loss_weights(args)
         result = stylize_by_optimization(
             content, style, weights, args.iters, args.optimizer, args.init, args.lr, args.seed
         )
@@ -466,14 +425,7 @@ def train_options(args: argparse.Namespace) -> Any:
     net_keys = dict(norm=args.norm, upsample=args.upsample, width=args.width)
     if args.task == "style":
         net = NetConfig.style(blocks=args.blocks, **net_keys)
-        loss = hp.LossWeights(
-            content=args.content_weight,
-            style=args.style_weight,
-            tv=args.tv_weight,
-            content_layers=args.content_layers,
-            style_layers=args.style_layers,
-            gram_reduction=args.gram_reduction,
-        )
+        loss = _style_loss_weights(args)
     else:
         net = NetConfig.super_resolution(args.scale, skip=args.skip, **net_keys)
         loss = hp.LossWeights.super_resolution(

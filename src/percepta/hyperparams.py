@@ -80,6 +80,11 @@ FIG5_ITERATIONS: tuple[int, ...] = (50, 100, 200, 300, 500)
 # --- the loss weights as one object -----------------------------------------------------------------------
 
 
+def format_default(value: object) -> str:
+    """A default as the command line's help shows it: layer tuples as ``relu1_2,relu2_2``."""
+    return ",".join(value) if isinstance(value, tuple) else str(value)
+
+
 def check_layers(layers: Iterable[str]) -> list[str]:
     """Validate VGG-16 tap names, returning them as a list; unknown names raise ``ValueError``."""
     layers = list(layers)

@@ -29,6 +29,9 @@ from .runtime import tune_allocator
 
 #: Larger inputs are refused (ask for ``max_size``): the style network's activations would not fit.
 MAX_INFERENCE_PIXELS = 16_000_000
+#: Larger super-resolution outputs are refused before any work: the result alone would need gigabytes
+#: (100 MP is 1.2 GB as float32, e.g. a 2500 x 2500 photo at x4).
+MAX_OUTPUT_PIXELS = 100_000_000
 
 ImageLike = TypeVar("ImageLike", Image.Image, Tensor)
 
@@ -172,29 +175,32 @@ def process_files(
     inputs: Iterable[str | os.PathLike],
     model: str | os.PathLike | Model,
     output: str | os.PathLike,
-    transform: Callable[[Image.Image, Model], Image.Image],
-    device: str = "cpu",
+    transform: Callable[..., Image.Image],
+    *,
     overwrite: bool = False,
     on_result: Callable[[FileResult], None] | None = None,
+    **options: Any,
 ) -> list[FileResult]:
-    """Apply ``transform(rgb, model)`` to image files (or folders of them), writing into ``output``.
+    """Apply ``transform(rgb, model, **options)`` (:func:`stylize`, ``upscale``) to image files or folders of
+    them, writing into ``output``.
 
-    Outputs are planned (and refused) by :func:`plan_outputs` before the model loads. A file that cannot
-    be read, processed or written is reported in its :class:`FileResult` and the run goes on; ``on_result``
-    sees each result as it comes. Each input's EXIF orientation is applied and its alpha carried over
-    (resized to the output by ``save_image``). ``seconds`` is the network's time (I/O excluded).
+    Outputs are planned (and refused) by :func:`plan_outputs` before the model loads (on
+    ``options["device"]``). A file that cannot be read, processed or written is reported in its
+    :class:`FileResult` and the run goes on; ``on_result`` sees each result as it comes. Each input's EXIF
+    orientation is applied and its alpha carried over (resized to the output by ``save_image``).
+    ``seconds`` is the network's time (I/O excluded).
     """
     pairs = plan_outputs(inputs, output, overwrite)
-    loaded = load_model(model, device)
+    loaded = load_model(model, options.get("device", "cpu"))
     results = []
     for src, dst in pairs:
         result = FileResult(src, dst)
         try:
             img = load_image(src)
             start = time.perf_counter()
-            styled = transform(img.rgb, loaded)
+            out = transform(img.rgb, loaded, **options)
             result.seconds = time.perf_counter() - start
-            save_image(styled, dst, img.alpha)
+            save_image(out, dst, img.alpha)
         except PerceptaError as exc:
             result.error = str(exc) if str(src) in str(exc) else f"{src}: {exc}"
         results.append(result)
@@ -203,22 +209,8 @@ def process_files(
     return results
 
 
-def stylize_files(
-    inputs: Iterable[str | os.PathLike],
-    model: str | os.PathLike | Model,
-    output: str | os.PathLike,
-    *,
-    overwrite: bool = False,
-    on_result: Callable[[FileResult], None] | None = None,
-    **options: Any,
-) -> list[FileResult]:
-    """Stylise image files (or folders of them) into ``output``; ``options`` are :func:`stylize`'s."""
-    return process_files(
-        inputs,
-        model,
-        output,
-        lambda rgb, m: stylize(rgb, m, **options),
-        str(options.get("device", "cpu")),
-        overwrite,
-        on_result,
-    )
+def stylize_files(inputs: Iterable[str | os.PathLike], model: str | os.PathLike | Model, output: str | os.PathLike,
+                  **options: Any) -> list[FileResult]:  # fmt: skip
+    """Stylise image files (or folders of them) into ``output``; ``options`` are :func:`stylize`'s and
+    :func:`process_files`'s."""
+    return process_files(inputs, model, output, stylize, **options)

@@ -22,14 +22,23 @@ the output by ``save_image``).
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 import torch
 from torch import Tensor
 
 from .errors import ImageError, PerceptaError
-from .infer import MAX_INFERENCE_PIXELS, FileResult, ImageLike, as_batch, like_input, process_files, run_network
+from .infer import (
+    MAX_INFERENCE_PIXELS,
+    MAX_OUTPUT_PIXELS,
+    FileResult,
+    ImageLike,
+    as_batch,
+    like_input,
+    process_files,
+    run_network,
+)
 from .modelfile import Model, load_model
 from .runtime import tune_allocator
 
@@ -105,6 +114,13 @@ def upscale(
     if model.task != "sr":
         raise PerceptaError(f"{model.name} is a {model.task} model, not a super-resolution model")
     x = as_batch(image)
+    s = model.config.scale
+    out_h, out_w = x.shape[-2] * s, x.shape[-1] * s
+    if out_h * out_w > MAX_OUTPUT_PIXELS:
+        raise ImageError(
+            f"{x.shape[-1]}x{x.shape[-2]} x{s} would be {out_w}x{out_h} = {out_h * out_w / 1e6:.0f} MP, "
+            f"over the limit of {MAX_OUTPUT_PIXELS / 1e6:.0f} MP; downscale the input first"
+        )
     if tile and model.config.norm != "instance":
         y = _tiled(model, x, tile, overlap)
     else:
@@ -114,22 +130,8 @@ def upscale(
     return like_input(y, image)
 
 
-def upscale_files(
-    inputs: Iterable[str | os.PathLike],
-    model: str | os.PathLike | Model,
-    output: str | os.PathLike,
-    *,
-    overwrite: bool = False,
-    on_result: Callable[[FileResult], None] | None = None,
-    **options: Any,
-) -> list[FileResult]:
-    """Upscale image files (or folders of them) into ``output``; ``options`` are :func:`upscale`'s."""
-    return process_files(
-        inputs,
-        model,
-        output,
-        lambda rgb, m: upscale(rgb, m, **options),
-        str(options.get("device", "cpu")),
-        overwrite,
-        on_result,
-    )
+def upscale_files(inputs: Iterable[str | os.PathLike], model: str | os.PathLike | Model, output: str | os.PathLike,
+                  **options: Any) -> list[FileResult]:  # fmt: skip
+    """Upscale image files (or folders of them) into ``output``; ``options`` are :func:`upscale`'s and
+    :func:`percepta.infer.process_files`'s."""
+    return process_files(inputs, model, output, upscale, **options)
