@@ -43,6 +43,9 @@ def check_writable(path: str | os.PathLike) -> None:
     target = Path(path)
     if target.is_dir():
         raise PerceptaError(f"{target}: is a folder; give a file name")
+    blocker = next((p for p in target.parents if p.exists()), None)
+    if blocker is not None and not blocker.is_dir():
+        raise PerceptaError(f"{target}: cannot write there ({blocker} is a file, not a folder)")
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         probe = target.parent / f".{target.name}.{os.getpid()}.{secrets.token_hex(4)}.probe"
