@@ -119,6 +119,9 @@ def test_unwritable_outputs_fail_before_the_work(tmp_path, capsys, train_dir) ->
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
     one_line_error(capsys, main(["eval", "sr", str(CITY), "--out", str(blocker)]), 1, "--out needs a folder")
+    two = [str(CITY), str(PHOTOS / "opencv_baboon.jpg")]
+    one_line_error(capsys, main(["stylize", *two, "-m", "wave", "-o", str(blocker / "out")]), 1, "is a file")
+    one_line_error(capsys, main(["stylize", str(CITY), "-m", "wave", "-o", str(tmp_path / "o.xyz")]), 1, ".xyz")
     one_line_error(capsys, main(["eval", "sr", str(CITY), "--out", str(blocker / "sub")]), 1, "cannot write")
     argv = ["train", "style", "--style", WAVE, "--data", str(train_dir), *TRAIN_TINY, "--iters", "1"]
     one_line_error(capsys, main([*argv, "-o", str(blocker / "m.safetensors")]), 1, "cannot write")

@@ -204,6 +204,17 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("-m", "--model", action="append", default=[], help="SR model name or file (repeatable)")
     e.add_argument("--json", action="store_true", help="print JSON instead of a markdown table")
     e.add_argument("--out", metavar="DIR", help="also write DIR/eval_xSCALE.md and .json")
+    e = esub.add_parser("style", help="content loss (relu2_2) and style ratio of stylised images; lower is better")
+    e.add_argument("outputs", nargs="*", metavar="OUTPUT", help="stylised images or folders (pair with --photos)")
+    e.add_argument(
+        "--photos", nargs="+", required=True, help="the photos the outputs were made from (one, or one each)"
+    )
+    e.add_argument("--style", required=True, help="the painting")
+    e.add_argument("--models", nargs="+", default=[], metavar="MODEL", help="also stylise the photos with these models")
+    e.add_argument("--size", type=_positive_int, help="compare at this longer side (default: each output's size)")
+    e.add_argument("--json", action="store_true", help="print JSON instead of a markdown table")
+    e.add_argument("--out", metavar="DIR", help="also write DIR/eval_style.md and .json")
+    e.add_argument("--device", default="cpu", help="cpu or cuda")
 
     p = sub.add_parser("models", help="list bundled and user models with their provenance")
     p.add_argument("--markdown", action="store_true", help="print each model's card as markdown (docs/model_cards.md)")
@@ -351,9 +362,10 @@ def _cmd_upscale(args: argparse.Namespace) -> None:
 
 
 def _cmd_eval(args: argparse.Namespace) -> None:
-    from .evaluate import evaluate_sr
+    from . import evaluate
 
-    targets = [Path(args.out) / f"eval_x{args.scale}{suffix}" for suffix in (".md", ".json")] if args.out else []
+    name = f"eval_x{args.scale}" if args.task == "sr" else "eval_style"
+    targets = [Path(args.out) / f"{name}{suffix}" for suffix in (".md", ".json")] if args.out else []
     if args.out:
         from .fsutil import check_writable
 
@@ -361,7 +373,13 @@ def _cmd_eval(args: argparse.Namespace) -> None:
             raise PerceptaError(f"{args.out}: --out needs a folder, and this is a file")
         for target in targets:
             check_writable(target)
-    report = evaluate_sr(args.images, args.scale, args.model)
+    if args.task == "sr":
+        report = evaluate.evaluate_sr(args.images, args.scale, args.model)
+    else:
+        if not args.outputs and not args.models:
+            raise PerceptaError("eval style needs stylised OUTPUT images, --models, or both")
+        report = evaluate.evaluate_style(args.outputs, args.photos, args.style, args.models, size=args.size,
+                                         device=args.device)  # fmt: skip
     if args.out:
         from .fsutil import atomic_write
 

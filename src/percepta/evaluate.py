@@ -2,6 +2,11 @@
 
 :func:`evaluate_sr` is the super-resolution protocol of the paper's section 4.2 (Table 3): bicubic and each
 model on the same degraded inputs, PSNR / SSIM on Y and the relu2_2 feature distance, per image and mean.
+
+:func:`evaluate_style` is the yardstick for stylised images: the **content loss** (relu2_2 feature
+distance to the photo, eq. 2, on the 0..255 Caffe scale the loss network uses) and the **style ratio**
+(:func:`percepta.metrics.style_ratio` against the painting at :data:`STYLE_EVAL_SIZE` px). Lower is better
+for both; one output is Pareto-equal or better than another when neither number is higher.
 """
 
 from __future__ import annotations
@@ -17,11 +22,31 @@ import numpy as np
 
 from .data import degrade
 from .errors import PerceptaError
-from .image import expand_inputs, load_rgb, to_tensor
+from .hyperparams import STYLE_LAYERS
+from .image import expand_inputs, load_rgb, resize_long_side, to_tensor
+from .infer import stylize
 from .lossnet import VGG16LossNetwork
-from .metrics import bicubic_upscale, feature_distance, psnr_y, quantize, ssim_y
+from .metrics import bicubic_upscale, feature_distance, psnr_y, quantize, ssim_y, style_ratio
 from .modelfile import Model, load_model
 from .upscaling import upscale
+
+#: The painting's longer side when its Grams are the style target of :func:`evaluate_style`.
+STYLE_EVAL_SIZE = 512
+
+
+def _json(report: object, indent: int | None) -> str:
+    """JSON of a report dataclass; non-finite numbers (e.g. PSNR of identical images) become ``null``."""
+
+    def clean(v: object) -> object:
+        if isinstance(v, float) and not math.isfinite(v):
+            return None
+        if isinstance(v, dict):
+            return {k: clean(x) for k, x in v.items()}
+        if isinstance(v, list):
+            return [clean(x) for x in v]
+        return v
+
+    return json.dumps(clean(asdict(report)), indent=indent, allow_nan=False)
 
 
 @dataclass
@@ -68,17 +93,7 @@ class SRReport:
 
     def to_json(self, indent: int | None = 2) -> str:
         """JSON of the whole report; non-finite numbers (PSNR of identical images) become ``null``."""
-
-        def clean(v: object) -> object:
-            if isinstance(v, float) and not math.isfinite(v):
-                return None
-            if isinstance(v, dict):
-                return {k: clean(x) for k, x in v.items()}
-            if isinstance(v, list):
-                return [clean(x) for x in v]
-            return v
-
-        return json.dumps(clean(asdict(self)), indent=indent, allow_nan=False)
+        return _json(self, indent)
 
 
 def evaluate_sr(
@@ -140,4 +155,83 @@ def evaluate_sr(
                 float(np.mean([r.feature for r in rows])),
             )
         )
+    return report
+
+
+@dataclass
+class StyleScore:
+    """The yardstick's two numbers for one stylised image (``image`` set) or their means (``image`` None)."""
+
+    method: str
+    content: float
+    style_ratio: float
+    image: str | None = None
+
+    def pareto_equal_or_better(self, other: StyleScore) -> bool:
+        """Neither number is higher than ``other``'s."""
+        return self.content <= other.content and self.style_ratio <= other.style_ratio
+
+
+@dataclass
+class StyleReport:
+    """Result of :func:`evaluate_style`: per-method means (``summary``) and per-image ``rows``."""
+
+    style: str
+    size: int | None
+    photos: list[str]
+    summary: list[StyleScore] = field(default_factory=list)
+    rows: list[StyleScore] = field(default_factory=list)
+
+    def to_markdown(self, per_image: bool = True) -> str:
+        where = f"at {self.size} px (longer side)" if self.size else "at each output's size"
+        out = [f"Style `{self.style}` ({STYLE_EVAL_SIZE} px), {len(self.photos)} photo(s), {where}; lower is better",
+               "", "| method | content loss (relu2_2) | style ratio |", "|---|---:|---:|"]  # fmt: skip
+        out += [f"| {s.method} | {s.content:.4g} | {s.style_ratio:.3g} |" for s in self.summary]
+        if per_image:
+            out += ["", "| photo | method | content loss | style ratio |", "|---|---|---:|---:|"]
+            out += [f"| {s.image} | {s.method} | {s.content:.4g} | {s.style_ratio:.3g} |" for s in self.rows]
+        return "\n".join(out) + "\n"
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return _json(self, indent)
+
+
+def evaluate_style(outputs: Sequence[str | os.PathLike], photos: Sequence[str | os.PathLike],
+                   style: str | os.PathLike, models: Sequence[str | os.PathLike | Model] = (), *,
+                   size: int | None = None, lossnet: VGG16LossNetwork | None = None,
+                   device: str = "cpu") -> StyleReport:  # fmt: skip
+    """Score stylised images (``outputs``, files) and each of ``models`` on ``photos`` against ``style``.
+
+    Outputs pair with photos in order, or all with the one photo given. Each output is compared at its own
+    size (or, with ``size``, its longer side resized to ``size``) with its photo resized to exactly that
+    size; a model stylises each photo (resized to ``size`` if given) itself.
+    """
+    photo_paths = expand_inputs(photos)
+    output_paths = expand_inputs(outputs) if outputs else []
+    if output_paths and len(photo_paths) not in (1, len(output_paths)):
+        raise PerceptaError(f"{len(output_paths)} outputs and {len(photo_paths)} photos: give one photo, "
+                            "or one per output in the same order")  # fmt: skip
+    lossnet = lossnet or VGG16LossNetwork(["relu2_2", *STYLE_LAYERS]).to(device)
+    painting = to_tensor(resize_long_side(load_rgb(style), STYLE_EVAL_SIZE, upscale=True))
+    report = StyleReport(Path(style).name, size, [Path(p).name for p in photo_paths])
+
+    def score(method: str, output, photo_path: Path) -> None:
+        photo = load_rgb(photo_path).resize(output.size, resample=3)  # the photo at the output's size (bicubic)
+        o, p = to_tensor(output), to_tensor(photo)
+        content = feature_distance(o, p, lossnet, "relu2_2")
+        report.rows.append(StyleScore(method, content, style_ratio(o, p, painting, lossnet), photo_path.name))
+
+    for i, path in enumerate(output_paths):
+        score(
+            path.stem, resize_long_side(load_rgb(path), size, upscale=True), photo_paths[min(i, len(photo_paths) - 1)]
+        )
+    for model in [load_model(m, device) for m in models]:
+        if model.task != "style":
+            raise PerceptaError(f"{model.name} is a {model.task} model, not a style model")
+        for path in photo_paths:
+            score(model.name, stylize(resize_long_side(load_rgb(path), size, upscale=True), model), path)
+    for method in dict.fromkeys(r.method for r in report.rows):
+        rows = [r for r in report.rows if r.method == method]
+        report.summary.append(StyleScore(method, float(np.mean([r.content for r in rows])),
+                                         float(np.mean([r.style_ratio for r in rows]))))  # fmt: skip
     return report

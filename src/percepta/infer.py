@@ -23,6 +23,7 @@ from PIL import Image
 from torch import Tensor
 
 from .errors import ImageError, PerceptaError
+from .fsutil import check_writable
 from .image import SAVE_FORMATS, images_in, load_image, resize_long_side, save_image, to_pil, to_tensor
 from .modelfile import Model, load_model
 from .runtime import tune_allocator
@@ -144,6 +145,8 @@ def plan_outputs(
     items = [Path(i) for i in inputs]
     single_file = len(items) == 1 and not items[0].is_dir()
     if single_file and out.suffix and not out.is_dir():
+        if out.suffix.lower() not in SAVE_FORMATS:
+            raise PerceptaError(f"{out}: cannot write {out.suffix} files; use one of {', '.join(SAVE_FORMATS)}")
         pairs = [(items[0], out)]
     else:
         if out.suffix and not out.is_dir():
@@ -164,6 +167,8 @@ def plan_outputs(
         if key in seen:
             raise PerceptaError(f"{seen[key]} and {src} would both be written to {dst}; give them separate runs")
         seen[key] = src
+    for folder in dict.fromkeys(dst.parent for _, dst in pairs):  # fail now, not after the first image
+        check_writable(folder / ".percepta-probe")
     existing = [dst for _, dst in pairs if dst.exists()]
     if existing and not overwrite:
         more = f" (and {len(existing) - 1} more)" if len(existing) > 1 else ""

@@ -1,4 +1,5 @@
-"""Image quality measures (paper section 4.2, Table 3): PSNR / SSIM on Y, and feature distance.
+"""Image quality measures: PSNR / SSIM on Y and feature distance (paper section 4.2, Table 3), and the
+style ratio that, with the relu2_2 feature distance, measures a stylised image (:func:`style_ratio`).
 
 The standard protocol: images are compared on the luma channel Y of ITU-R BT.601 as MATLAB's
 ``rgb2ycbcr`` computes it (0..255 scale, not rounded), with ``border`` = scale pixels shaved off every
@@ -22,7 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .losses import feature_reconstruction_loss
+from .hyperparams import STYLE_LAYERS
+from .losses import feature_reconstruction_loss, gram_matrix, style_reconstruction_loss
 from .lossnet import VGG16LossNetwork
 
 _Y_WEIGHTS = (65.481, 128.553, 24.966)
@@ -87,6 +89,29 @@ def feature_distance(sr: Tensor, hr: Tensor, lossnet: VGG16LossNetwork, layer: s
     feats = lossnet(batch, [layer])[layer]
     a, b = feats.chunk(2)
     return float(feature_reconstruction_loss(a, b))
+
+
+@torch.no_grad()
+def style_ratio(output: Tensor, photo: Tensor, style: Tensor, lossnet: VGG16LossNetwork,
+                layers: tuple[str, ...] = STYLE_LAYERS) -> float:  # fmt: skip
+    """How much nearer ``output`` is to the painting's style than its ``photo`` was (lower: more stylised).
+
+    ``sum_j ||G_j(output) - G_j(style)||_F^2 / sum_j ||G_j(photo) - G_j(style)||_F^2`` over the style
+    layers, with eq. 3's Grams (``F F^T / (C H W)``, so the three images may differ in size). Each image is
+    one (1, 3, H, W) or (3, H, W) tensor in [0, 1].
+    """
+    device = lossnet.mean_bgr.device
+
+    def grams(x: Tensor) -> dict[str, Tensor]:
+        x = (x.unsqueeze(0) if x.dim() == 3 else x).to(device, torch.float32)
+        return {name: gram_matrix(f) for name, f in lossnet(x, list(layers)).items()}
+
+    target = grams(style)
+
+    def distance(x: Tensor) -> float:
+        return sum(float(style_reconstruction_loss(g, target[name])) for name, g in grams(x).items())
+
+    return distance(output) / distance(photo)
 
 
 def quantize(x: Tensor) -> Tensor:
