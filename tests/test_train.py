@@ -260,3 +260,17 @@ def test_train_resumable_continues_then_skips(photo_dir, tmp_path) -> None:
     stamp = path.stat().st_mtime_ns
     assert train_resumable(_opts(photo_dir, tmp_path / "r.safetensors", iters=4, val_every=0)) == path
     assert path.stat().st_mtime_ns == stamp  # finished: not trained again
+
+
+@pytest.mark.parametrize("amp", ["bf16", "fp16"])
+def test_mixed_precision_step_matches_fp32(photo_dir, tmp_path, amp: str) -> None:
+    """The mixed-precision path (for GPUs) on the CPU at a tiny size: the first loss, computed from the same
+    weights and batch, is the fp32 one up to half precision, and training goes on with finite losses."""
+    fp32 = train(_opts(photo_dir, tmp_path / "fp32.safetensors", iters=3, val_every=0))
+    mixed = train(_opts(photo_dir, tmp_path / f"{amp}.safetensors", iters=3, val_every=0, amp=amp))
+    first = {p.stem: _csv(p.with_name(p.stem + "-training") / "losses.csv") for p in (fp32, mixed)}
+    for term in ("total", "content", "style"):
+        a, b = float(first["fp32"][0][term]), float(first[amp][0][term])
+        assert b == pytest.approx(a, rel=0.05), (term, a, b)
+    assert all(torch.isfinite(torch.tensor(float(r["total"]))) for r in first[amp])
+    assert load_model(mixed).meta["options"]["amp"] == amp

@@ -146,6 +146,9 @@ def _add_train_common(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument("--half", action="store_true", help="store the final weights as fp16 (half the size)")
     g.add_argument("--overwrite", action="store_true", help="replace an existing model file at OUTPUT")
+    g.add_argument("--amp", choices=("off", "bf16", "fp16"), default="off",
+                   help="mixed precision: the networks in bf16 or fp16 (with a gradient scaler), the loss terms in "
+                        "fp32; for GPUs (paper: fp32)")  # fmt: skip
     g.add_argument(
         "--time-budget",
         type=_duration,
@@ -471,6 +474,7 @@ def train_options(args: argparse.Namespace) -> Any:
         init_from=args.init_from,
         half=args.half,
         overwrite=args.overwrite,
+        amp=args.amp,
         device=args.device,
     )
 

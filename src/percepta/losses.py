@@ -90,6 +90,9 @@ class LossTerms:
 class PerceptualLoss(nn.Module):
     """Weighted sum of feature, style, pixel and TV losses (paper eq. 1 with section 3.3's terms).
 
+    Under ``torch.autocast`` (mixed-precision training) the loss network runs in half precision and the
+    terms themselves in fp32: squared features on the 0..255 scale overflow fp16.
+
     The output image goes through the loss network once per call (as deep as the deepest layer used);
     the content target only as deep as the content layers, without gradients. Style targets are Grams
     of the style image, computed once by :meth:`set_style` and valid for any content size and batch.
@@ -107,7 +110,7 @@ class PerceptualLoss(nn.Module):
     def set_style(self, style: Tensor) -> None:
         """Compute the target Grams of a style image (1, 3, H, W) in [0, 1]."""
         feats = self.lossnet(style, self.weights.style_layers)
-        self.style_grams = {name: gram_matrix(f) for name, f in feats.items()}
+        self.style_grams = {name: gram_matrix(f.float()) for name, f in feats.items()}
 
     @torch.no_grad()
     def content_features(self, content: Tensor) -> dict[str, Tensor]:
@@ -131,10 +134,16 @@ class PerceptualLoss(nn.Module):
                 raise ValueError("style loss needs set_style() first")
             layers += [name for name in w.style_layers if name not in layers]
         feats = self.lossnet(output, layers) if layers else {}
+        with torch.autocast(output.device.type, enabled=False):  # under mixed precision: the terms in fp32
+            return self._terms(output.float(), {k: v.float() for k, v in feats.items()}, content, content_features)
+
+    def _terms(self, output: Tensor, feats: dict[str, Tensor], content: Tensor | None,
+               content_features: dict[str, Tensor] | None) -> LossTerms:  # fmt: skip
+        w = self.weights
         parts: dict[str, Tensor] = {}
         if w.content:
             parts["content"] = w.content * sum(
-                feature_reconstruction_loss(feats[name], content_features[name]) for name in w.content_layers
+                feature_reconstruction_loss(feats[name], content_features[name].float()) for name in w.content_layers
             )
         if w.style:
             parts["style"] = w.style * sum(
@@ -144,7 +153,7 @@ class PerceptualLoss(nn.Module):
         if w.pixel:
             if content is None:
                 raise ValueError("pixel loss needs the target image")
-            parts["pixel"] = w.pixel * pixel_loss(output, content)
+            parts["pixel"] = w.pixel * pixel_loss(output, content.float())
         if w.tv:
             parts["tv"] = w.tv * total_variation(output)
         total = sum(parts.values()) if parts else output.new_zeros(())

@@ -31,7 +31,7 @@ from ..data import Batch, PhotoBatches, sr_batch, style_batch
 from ..errors import PerceptaError
 from ..fsutil import check_writable
 from ..image import load_rgb, resize_long_side, to_tensor
-from ..losses import PerceptualLoss
+from ..losses import LossTerms, PerceptualLoss
 from ..modelfile import SUFFIX, load_model, save_model
 from ..nets import TransformNet
 from ..runtime import check_device, tune_allocator
@@ -58,12 +58,14 @@ def train(opts: TrainOptions, resume: str | os.PathLike | None = None) -> Path |
     if opts.batch_size % ctx.world:
         raise PerceptaError(f"batch size {opts.batch_size} is not divisible by {ctx.world} processes")
     net, loss, optimizer, start, elapsed = _setup(opts, ctx.device, resume)
-    model = ctx.wrap(net)
+    step = _Step(ctx.wrap(net), loss, optimizer, opts.amp, ctx.device)
     photos = PhotoBatches(
         opts.data, opts.size, opts.size if opts.task == "style" else None, frozenset(opts.exclude), opts.seed
     )
     log = LossLog(opts.log_dir, start) if ctx.main else None
     val_inputs = validation_inputs(opts, photos) if ctx.main and opts.val_every else []
+    if ctx.device.type == "cuda":
+        photos.to(ctx.device)
     if ctx.main and photos.skipped:
         tqdm.write(f"percepta: skipped {len(photos.skipped)} unreadable image(s) in {opts.data}")
     t0 = time.perf_counter() - elapsed
@@ -87,14 +89,11 @@ def train(opts: TrainOptions, resume: str | os.PathLike | None = None) -> Path |
     try:
         with bar, _sigterm_as_interrupt():
             for it in range(start, opts.iters):
-                batch = _batch(opts, photos, it, ctx)
-                terms = loss(model(batch.input), batch.target)
+                terms = step.forward(_batch(opts, photos, it, ctx))
                 values = ctx.mean(terms.as_floats())
                 if not math.isfinite(values["total"]):
                     raise TrainingDiverged(_diverged(f"the loss is {values['total']}", it, opts, saved["iteration"]))
-                optimizer.zero_grad(set_to_none=True)
-                terms.total.backward()
-                optimizer.step()
+                step.backward(terms)
                 iteration = it + 1
                 last = iteration == opts.iters or (
                     opts.time_budget is not None and ctx.main_decides(time.perf_counter() - t0 >= opts.time_budget)
@@ -123,6 +122,40 @@ def train(opts: TrainOptions, resume: str | os.PathLike | None = None) -> Path |
     if iteration < opts.iters:
         tqdm.write(f"percepta: time budget of {opts.time_budget:g} s spent after {iteration} iterations")
     return _save_final(net, opts, log, time.perf_counter() - t0, iteration)
+
+
+class _Step:
+    """One optimisation step, in fp32 or mixed precision (autocast; fp16 with a gradient scaler).
+
+    On CUDA the network and the loss network run channels-last, the layout cuDNN's fastest kernels use.
+    """
+
+    def __init__(self, model: torch.nn.Module, loss: PerceptualLoss, optimizer: torch.optim.Optimizer, amp: str,
+                 device: torch.device) -> None:  # fmt: skip
+        self.model, self.loss, self.optimizer, self.device = model, loss, optimizer, device
+        self.dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(amp)
+        self.scaler = torch.amp.GradScaler(device.type) if amp == "fp16" else None
+        self.channels_last = device.type == "cuda"
+        if self.channels_last:
+            model.to(memory_format=torch.channels_last)
+            loss.to(memory_format=torch.channels_last)
+
+    def forward(self, batch: Batch) -> LossTerms:
+        x, target = batch.input, batch.target
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(self.device.type, dtype=self.dtype, enabled=self.dtype is not None):
+            return self.loss(self.model(x), target)
+
+    def backward(self, terms: LossTerms) -> None:
+        self.optimizer.zero_grad(set_to_none=True)
+        if self.scaler is None:
+            terms.total.backward()
+            self.optimizer.step()
+        else:  # fp16: scale the loss so small gradients survive; steps with inf/NaN gradients are skipped
+            self.scaler.scale(terms.total).backward()
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
 
 
 def check_paths(opts: TrainOptions, resume: str | os.PathLike | None = None) -> None:

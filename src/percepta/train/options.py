@@ -46,6 +46,7 @@ class TrainOptions:
     val_images: Sequence[str] = ()
     init_from: str | None = None  # warm start from a model file with the same architecture
     half: bool = False  # store the final model's weights as fp16
+    amp: Literal["off", "bf16", "fp16"] = "off"  # mixed precision (fp16 with a gradient scaler); paper: fp32
     overwrite: bool = False  # replace an existing model file at ``output``
     device: str = "cpu"
     progress: bool = True
@@ -63,6 +64,8 @@ class TrainOptions:
             self.loss = LossWeights() if style else LossWeights.super_resolution("feat")
         elif isinstance(self.loss, dict):
             self.loss = LossWeights(**self.loss)
+        if self.amp not in ("off", "bf16", "fp16"):
+            raise ValueError(f"amp must be off, bf16 or fp16, not {self.amp!r}")
         if self.net.task != self.task:
             raise ValueError(f"a {self.task} run needs a {self.task} network, not {self.net.task}")
         if self.size is None:
