@@ -17,7 +17,8 @@ import torch
 from percepta.arch import NetConfig
 from percepta.errors import PerceptaError
 from percepta.hyperparams import LossWeights
-from percepta.modelfile import load_model
+from percepta.modelfile import load_model, save_model
+from percepta.nets import TransformNet
 from percepta.train import TrainOptions, load_checkpoint, train
 
 from .conftest import PHOTOS, STYLES
@@ -274,3 +275,20 @@ def test_mixed_precision_step_matches_fp32(photo_dir, tmp_path, amp: str) -> Non
         assert b == pytest.approx(a, rel=0.05), (term, a, b)
     assert all(torch.isfinite(torch.tensor(float(r["total"]))) for r in first[amp])
     assert load_model(mixed).meta["options"]["amp"] == amp
+
+
+def test_distillation_targets_the_teachers_output(photo_dir, tmp_path) -> None:
+    """With a teacher, the target is the teacher's output, not the photo: a student that starts as the
+    teacher (same seed) has a zero pixel loss; one that starts elsewhere moves towards the teacher."""
+    pixel_only = LossWeights(content=0.0, style=0.0, tv=0.0, pixel=1.0)
+    for seed, name in ((0, "same"), (5, "other")):
+        torch.manual_seed(seed)
+        teacher = save_model(tmp_path / f"{name}.safetensors", TransformNet(TINY["net"]).eval(), {"name": name})
+        opts = _opts(photo_dir, tmp_path / f"student_{name}.safetensors", iters=30, val_every=0, lr=1e-2,
+                     teacher=str(teacher), loss=pixel_only)  # fmt: skip
+        rows = _csv(Path(train(opts)).with_name(f"student_{name}-training") / "losses.csv")
+        first, last = float(rows[0]["pixel"]), float(rows[-1]["pixel"])
+        if name == "same":
+            assert first == 0.0
+        else:
+            assert 0 < last < first, (first, last)

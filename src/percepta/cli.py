@@ -259,6 +259,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="longer side of the style image (default %(default)s; CPU recipe: 256)",
     )
     t.add_argument("--blocks", type=_positive_int, default=hp.STYLE_BLOCKS, help="residual blocks (paper: %(default)s)")
+    t.add_argument(
+        "--teacher",
+        metavar="MODEL",
+        help="distil: the content target is this style model's output "
+        "(train a smaller network to look like it; add --pixel-weight to match its colours too)",
+    )
+    t.add_argument("--pixel-weight", type=_weight, default=0.0, help="per-pixel loss against the target (default 0)")
     _add_train_common(t)
     _add_loss_options(t)
     t = tsub.add_parser("sr", help="super-resolution network (paper section 4.2)")
@@ -409,6 +416,7 @@ def _cmd_models(args: argparse.Namespace) -> None:
 def _style_loss_weights(args: argparse.Namespace) -> hp.LossWeights:
     """The loss options of ``optimize`` and ``train style`` (see ``_add_loss_options``)."""
     return hp.LossWeights(content=args.content_weight, style=args.style_weight, tv=args.tv_weight,
+                          pixel=getattr(args, "pixel_weight", 0.0),
                           content_layers=args.content_layers, style_layers=args.style_layers,
                           gram_reduction=args.gram_reduction)  # fmt: skip
 
@@ -475,6 +483,7 @@ def train_options(args: argparse.Namespace) -> Any:
         half=args.half,
         overwrite=args.overwrite,
         amp=args.amp,
+        teacher=getattr(args, "teacher", None),
         device=args.device,
     )
 

@@ -59,6 +59,7 @@ def train(opts: TrainOptions, resume: str | os.PathLike | None = None) -> Path |
         raise PerceptaError(f"batch size {opts.batch_size} is not divisible by {ctx.world} processes")
     net, loss, optimizer, start, elapsed = _setup(opts, ctx.device, resume)
     step = _Step(ctx.wrap(net), loss, optimizer, opts.amp, ctx.device)
+    teacher = _Teacher(opts.teacher, ctx.device) if opts.teacher else None
     photos = PhotoBatches(
         opts.data, opts.size, opts.size if opts.task == "style" else None, frozenset(opts.exclude), opts.seed
     )
@@ -89,7 +90,8 @@ def train(opts: TrainOptions, resume: str | os.PathLike | None = None) -> Path |
     try:
         with bar, _sigterm_as_interrupt():
             for it in range(start, opts.iters):
-                terms = step.forward(_batch(opts, photos, it, ctx))
+                batch = _batch(opts, photos, it, ctx)
+                terms = step.forward(teacher(batch) if teacher else batch)
                 values = ctx.mean(terms.as_floats())
                 if not math.isfinite(values["total"]):
                     raise TrainingDiverged(_diverged(f"the loss is {values['total']}", it, opts, saved["iteration"]))
@@ -195,7 +197,7 @@ def _setup(opts: TrainOptions, device: torch.device, resume: str | os.PathLike |
         torch.backends.cudnn.benchmark = True  # fixed training sizes: let cuDNN pick the fastest kernels
     net.to(device).train()
     loss = PerceptualLoss(opts.loss).to(device)
-    if opts.task == "style":
+    if opts.task == "style" and opts.loss.style:
         style = resize_long_side(load_rgb(opts.style), opts.style_size, upscale=True, resample=3)  # bicubic
         loss.set_style(to_tensor(style).to(device))
     optimizer = torch.optim.Adam(net.parameters(), lr=opts.lr)
@@ -214,6 +216,22 @@ def _batch(opts: TrainOptions, photos: PhotoBatches, iteration: int, ctx: Distri
     if opts.task == "style":
         return style_batch(photos, iteration, opts.batch_size, rows, ctx.device)
     return sr_batch(photos, iteration, opts.batch_size, opts.scale, rows, ctx.device)
+
+
+class _Teacher:
+    """Distillation (a deviation, ``TrainOptions.teacher``): a trained style model's output replaces the photo
+    as the content target, so a smaller network learns to look like the larger one; the style loss and,
+    with ``LossWeights.pixel``, a per-pixel term against the teacher's output still apply."""
+
+    def __init__(self, path: str, device: torch.device) -> None:
+        model = load_model(path, str(device))
+        if model.task != "style":
+            raise PerceptaError(f"{path}: a teacher must be a style model, not {model.task}")
+        self.net = model.net.eval().requires_grad_(False)
+
+    @torch.no_grad()
+    def __call__(self, batch: Batch) -> Batch:
+        return Batch(batch.input, self.net(batch.input))
 
 
 def _diverged(what: str, iteration: int, opts: TrainOptions, good: int | None) -> str:

@@ -45,6 +45,7 @@ class TrainOptions:
     val_every: int = 500
     val_images: Sequence[str] = ()
     init_from: str | None = None  # warm start from a model file with the same architecture
+    teacher: str | None = None  # distillation: the content (and pixel) target is this style model's output
     half: bool = False  # store the final model's weights as fp16
     amp: Literal["off", "bf16", "fp16"] = "off"  # mixed precision (fp16 with a gradient scaler); paper: fp32
     overwrite: bool = False  # replace an existing model file at ``output``
@@ -66,6 +67,8 @@ class TrainOptions:
             self.loss = LossWeights(**self.loss)
         if self.amp not in ("off", "bf16", "fp16"):
             raise ValueError(f"amp must be off, bf16 or fp16, not {self.amp!r}")
+        if self.teacher and self.task != "style":
+            raise ValueError("a teacher model distils style networks only")
         if self.net.task != self.task:
             raise ValueError(f"a {self.task} run needs a {self.task} network, not {self.net.task}")
         if self.size is None:
