@@ -19,7 +19,10 @@ from scratch and every later one warm-started from it. The shipped models then h
 from __future__ import annotations
 
 import argparse
+import os
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 from percepta.arch import NetConfig
@@ -41,6 +44,16 @@ STYLES = {
 #: (the first stage's models washed content out; measured with ``percepta eval style`` on chicago.jpg, the
 #: wave model at 5e-5 kept more content and more style than the authors' model)
 BALANCED = {"wave": 5e-5, "starry_night": 5e-5, "the_scream": 2e-4, "udnie": 2e-4, "composition_vii": 5e-5}
+#: ``--recipe gpu``: the authors' own weights per painting (shared/data/README.md): content, style on the
+#: mean-of-Gram-entries form (``gram_reduction="mean"``), their sum-form TV weight, and their style size.
+#: Our TV is a mean on the 0..255 scale: at 256 px crops, ours = theirs / 5e-6 (percepta.losses.total_variation).
+AUTHORS = {
+    "wave": (1.0, 5.0, 1e-4, 512),
+    "starry_night": (1.0, 3.0, 1e-5, 512),
+    "composition_vii": (1.0, 5.0, 1e-6, 512),
+    "the_scream": (1.0, 20.0, 1e-5, 384),
+    "udnie": (0.5, 10.0, 1e-6, 256),
+}
 #: styles trained by default (composition_vii when time allows: --styles ...,composition_vii)
 DEFAULT_STYLES = ("wave", "starry_night", "the_scream", "udnie")
 
@@ -78,18 +91,76 @@ def recipe(style: str, iters: int, init_from: str | None, balanced: bool = False
     )
 
 
+def gpu_recipe(style: str, data: Path, work: Path, iters: int, budget: float | None, device: str = "cuda",
+               size: int = 256, teacher: str | None = None) -> TrainOptions:  # fmt: skip
+    """The paper-size network (or, with ``teacher``, its ``-fast`` student) for one painting.
+
+    Paper settings: 256 px crops, batch 4, Adam 1e-3, relu2_2 content, relu1_2..relu4_3 style. Flagged
+    deviations: instance norm and resize-convolution (the authors' later models; no checkerboard), bf16
+    mixed precision on CUDA, and for ``-fast`` half width with 3 residual blocks, distilled from the full
+    model (its output is the content target).
+    """
+    content, style_weight, authors_tv, style_size = AUTHORS[style]
+    name = f"{style}-fast" if teacher else style
+    net = NetConfig.style(norm="instance", upsample="resize", **({"width": 0.5, "blocks": 3} if teacher else {}))
+    return TrainOptions(
+        task="style", data=str(data / "photos"), output=str(work / "models" / f"{name}.safetensors"),
+        style=str(data / "styles" / f"{style}.jpg"), net=net, size=size, style_size=style_size,
+        loss=LossWeights(content=content, style=style_weight, tv=authors_tv / 5e-6, gram_reduction="mean"),
+        iters=iters, time_budget=budget, checkpoint=str(work / f"{name}.ckpt"), checkpoint_every=1000,
+        val_every=0, teacher=teacher, half=True, amp="bf16" if device.startswith("cuda") else "off", device=device,
+        progress=False, extra_meta={"recipe": f"gpu-{size} (scripts/train_bundled_models.py --recipe gpu)",
+                                    **({"teacher": Path(teacher).name} if teacher else {})},
+    )  # fmt: skip
+
+
+def run_gpu(args: argparse.Namespace) -> None:
+    """Every style in its own process (CPU threads shared out), each: the full model, then its -fast student."""
+    styles = args.styles.split(",")
+    if args.parallel and len(styles) > 1:
+        threads = str(max(1, (os.cpu_count() or 2) // len(styles)))
+        base = [sys.executable, __file__, "--recipe", "gpu", "--data", str(args.data), "--work", str(args.work),
+                "--iters", str(args.iters), "--fast-iters", str(args.fast_iters), "--device", args.device,
+                "--size", str(args.size)]  # fmt: skip
+        base += ["--time-budget", str(args.time_budget)] if args.time_budget else []
+        base += ["--fast-budget", str(args.fast_budget)] if args.fast_budget else []
+        procs = [
+            subprocess.Popen([*base, "--styles", s], env={**os.environ, "OMP_NUM_THREADS": threads}) for s in styles
+        ]
+        if any(p.wait() for p in procs):
+            raise SystemExit("a style's run failed (see its output above)")
+        return
+    for style in styles:
+        full = gpu_recipe(style, args.data, args.work, args.iters, args.time_budget, args.device, args.size)
+        start = time.perf_counter()
+        print(f"{style}: {train_resumable(full)} ({time.perf_counter() - start:.0f} s)", flush=True)
+        if args.fast_iters:
+            fast = gpu_recipe(style, args.data, args.work, args.fast_iters, args.fast_budget, args.device, args.size,
+                              teacher=full.output)  # fmt: skip
+            print(f"{style}-fast: {train_resumable(fast)}", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--iters", type=int, default=1000, help="iterations of the first style (from scratch)")
+    parser.add_argument("--iters", type=int, default=1000, help="iterations of the first style (cpu), of each (gpu)")
     parser.add_argument("--warm-iters", type=int, default=500, help="iterations of each warm-started style")
     parser.add_argument("--styles", default=",".join(DEFAULT_STYLES))
-    parser.add_argument(
-        "--recipe",
-        choices=("cpu", "balanced"),
-        default="cpu",
-        help="cpu: the first stage; balanced: --warm-iters more from each shipped model, at BALANCED",
-    )
+    parser.add_argument("--recipe", choices=("cpu", "balanced", "gpu"), default="cpu",
+                        help="cpu: the first stage; balanced: --warm-iters more from each shipped model, at BALANCED; "
+                             "gpu: the paper-size network and its -fast student")  # fmt: skip
+    g = parser.add_argument_group("--recipe gpu")
+    g.add_argument("--data", type=Path, default=DATA, help="folder with photos/ and styles/")
+    g.add_argument("--work", type=Path, default=WORK / "gpu", help="models, checkpoints and logs")
+    g.add_argument("--fast-iters", type=int, default=0, help="iterations of each -fast student (0: none)")
+    g.add_argument("--time-budget", type=float, help="seconds for each full model")
+    g.add_argument("--fast-budget", type=float, help="seconds for each -fast student")
+    g.add_argument("--parallel", action="store_true", help="one process per style, all at once")
+    g.add_argument("--device", default="cuda")
+    g.add_argument("--size", type=int, default=256, help="training crop (paper: 256)")
     args = parser.parse_args()
+    if args.recipe == "gpu":
+        run_gpu(args)
+        return
     first: str | None = None
     for style in args.styles.split(","):
         if args.recipe == "balanced":  # each style from its own first-stage model
