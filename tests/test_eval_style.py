@@ -13,7 +13,7 @@ from percepta.evaluate import STYLE_EVAL_SIZE, StyleScore, evaluate_style
 from percepta.image import load_rgb, resize_long_side, to_tensor
 from percepta.metrics import feature_distance, style_ratio
 
-from .conftest import CITY, LANDSCAPE, PHOTOS, STYLES, photo
+from .conftest import CITY, LANDSCAPE, PHOTOS, SHARED, STYLES, needs_shared, photo
 
 
 def test_style_ratio_matches_an_independent_computation(lossnet) -> None:
@@ -65,3 +65,14 @@ def test_cli_eval_style_with_models_json_and_out(tmp_path, capsys) -> None:
     code = main(["eval", "style", *two, str(src), "--photos", *two, "--style", str(STYLES / "wave.jpg")])
     assert code == 1 and "one per output" in capsys.readouterr().err
     assert to_tensor(Image.open(src)).shape[-1] == 80
+
+
+@pytest.mark.slow
+def test_the_authors_wave_output_on_chicago() -> None:
+    """Optional, with the project's shared data: the authors' own wave output keeps chicago recognisable
+    and moves it towards the painting (the numbers the style-quality work compares against)."""
+    data = needs_shared(SHARED / "reference" / "eccv16" / "chicago_wave.jpg").parents[2]
+    report = evaluate_style([data / "reference" / "eccv16" / "chicago_wave.jpg"], [data / "content" / "chicago.jpg"],
+                            data / "styles" / "wave.jpg", size=510)  # fmt: skip
+    (row,) = report.rows
+    assert row.style_ratio < 0.5 and 0 < row.content < 2.5e5  # measured: 0.368 and 1.65e5

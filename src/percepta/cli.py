@@ -494,6 +494,8 @@ def _cmd_train(args: argparse.Namespace) -> None:
     opts = train_options(args)
     if args.resume:  # the checkpoint's hyper-parameters; this call's places, device (and --iters if given)
         opts = resumed_options(args.resume, opts, keep=() if args.iters else ("iters",))
+        if opts.task != args.task:
+            raise PerceptaError(f"{args.resume} is a {opts.task} training checkpoint; resume it with train {opts.task}")
     path = train(opts, resume=args.resume)
     if path is not None:
         print(path)
