@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The one command of a GPU session for the bundled style models (run by the device tool, carry [".gpu"],
 # after `python scripts/gpu_carry.py` here): every public-domain painting's paper-size model and its -fast
-# student, trained at once on the one GPU, then `percepta eval style` against the authors' outputs on
-# chicago.jpg. Models, logs and tables come back in $OUT (a tar per style: the device returns 8 files at most).
+# student, trained at once on the one GPU, then `scripts/style_eval_table.py` (`percepta eval style`) against the
+# authors' outputs on chicago.jpg. Models, logs and tables come back in $OUT (a tar per style: the device returns 8 files at most).
 #   bash scripts/gpu_session.sh [FULL_SECONDS] [FAST_SECONDS] [ITERS] [FAST_ITERS]
 # A smoke test of the whole path on a CPU: SMOKE=1 bash scripts/gpu_session.sh 20 10 4 2
 set -euo pipefail
@@ -27,16 +27,9 @@ $PY scripts/train_bundled_models.py --recipe gpu --parallel --styles $STYLES --d
   --device $DEVICE --size $SIZE --iters "${3:-40000}" --fast-iters "${4:-20000}" \
   --time-budget "${1:-330}" --fast-budget "${2:-120}" 2>&1 | tee "$OUT/train.log"
 echo "training: $(( $(date +%s) - start )) s" | tee -a "$OUT/train.log"
-refs=(.gpu/reference/eccv16/chicago_wave.jpg .gpu/reference/eccv16/chicago_starry_night.jpg
-      .gpu/reference/instance_norm/chicago_scream.jpg .gpu/reference/instance_norm/chicago_udnie.jpg
-      .gpu/reference/eccv16/chicago_composition_vii.jpg)
+$PY scripts/style_eval_table.py --data .gpu --models-dir "$WORK/models" --device $DEVICE --out "$OUT/style_eval.md"
 for style in ${STYLES//,/ }; do
-  ref=$(printf '%s\n' "${refs[@]}" | grep -m1 "_${style%%_*}" || true)
-  models=("$WORK/models/$style.safetensors")
-  [[ -f $WORK/models/$style-fast.safetensors ]] && models+=("$WORK/models/$style-fast.safetensors")
-  $PY -m percepta eval style $ref --photos .gpu/content/chicago.jpg --style ".gpu/styles/$style.jpg" \
-    --models "${models[@]}" --size 510 --device $DEVICE --out "$WORK/eval/$style" | tee -a "$OUT/eval.md"
   tar -C "$WORK" -czf "$OUT/$style.tgz" models/"$style".safetensors models/"$style"-fast.safetensors \
-    models/"$style"-training models/"$style"-fast-training eval/"$style" 2>/dev/null || true
+    models/"$style"-training models/"$style"-fast-training 2>/dev/null || true
 done
 ls -la "$OUT"

@@ -53,9 +53,11 @@ def test_cli_eval_style_with_models_json_and_out(tmp_path, capsys) -> None:
     src = tmp_path / "photo.png"
     Image.open(CITY).convert("RGB").resize((80, 60)).save(src)
     assert main(["eval", "style", str(src), "--photos", str(src), "--style", str(STYLES / "wave.jpg"),
-                 "--models", "wave", "--json", "--out", str(tmp_path / "report")]) == 0  # fmt: skip
+                 "--models", "wave", "wave", "--json", "--out", str(tmp_path / "report")]) == 0  # fmt: skip
     data = json.loads(capsys.readouterr().out)
     summary = {s["method"]: s for s in data["summary"]}
+    assert list(summary) == ["photo", "wave", "wave#3"]  # two models of one name stay apart
+    assert summary["wave"]["content"] == summary["wave#3"]["content"]
     assert summary["photo"]["content"] == 0.0 and summary["photo"]["style_ratio"] == pytest.approx(1.0)
     assert summary["wave"]["content"] > 0 and summary["wave"]["style_ratio"] < 0.7  # the model moves to the style
     assert json.loads((tmp_path / "report" / "eval_style.json").read_text()) == data

@@ -225,11 +225,13 @@ def evaluate_style(outputs: Sequence[str | os.PathLike], photos: Sequence[str | 
         score(
             path.stem, resize_long_side(load_rgb(path), size, upscale=True), photo_paths[min(i, len(photo_paths) - 1)]
         )
-    for model in [load_model(m, device) for m in models]:
+    names = [p.stem for p in output_paths]
+    for i, model in enumerate([load_model(m, device) for m in models]):
         if model.task != "style":
             raise PerceptaError(f"{model.name} is a {model.task} model, not a style model")
+        names.append(model.name if model.name not in names else f"{model.name}#{i + 1}")
         for path in photo_paths:
-            score(model.name, stylize(resize_long_side(load_rgb(path), size, upscale=True), model), path)
+            score(names[-1], stylize(resize_long_side(load_rgb(path), size, upscale=True), model), path)
     for method in dict.fromkeys(r.method for r in report.rows):
         rows = [r for r in report.rows if r.method == method]
         report.summary.append(StyleScore(method, float(np.mean([r.content for r in rows])),
