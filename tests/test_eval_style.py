@@ -56,8 +56,8 @@ def test_cli_eval_style_with_models_json_and_out(tmp_path, capsys) -> None:
                  "--models", "wave", "wave", "--json", "--out", str(tmp_path / "report")]) == 0  # fmt: skip
     data = json.loads(capsys.readouterr().out)
     summary = {s["method"]: s for s in data["summary"]}
-    assert list(summary) == ["photo", "wave", "wave#3"]  # two models of one name stay apart
-    assert summary["wave"]["content"] == summary["wave#3"]["content"]
+    assert list(summary) == ["photo", "wave", "wave#2"]  # two models of one name stay apart
+    assert summary["wave"]["content"] == summary["wave#2"]["content"]
     assert summary["photo"]["content"] == 0.0 and summary["photo"]["style_ratio"] == pytest.approx(1.0)
     assert summary["wave"]["content"] > 0 and summary["wave"]["style_ratio"] < 0.7  # the model moves to the style
     assert json.loads((tmp_path / "report" / "eval_style.json").read_text()) == data
