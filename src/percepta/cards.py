@@ -46,6 +46,19 @@ def _what(config: NetConfig, meta: dict[str, Any], opts: TrainOptions | None) ->
     return f"x{config.scale} {opts.loss.sr_loss if opts else '?'}"
 
 
+def model_summary(name: str, path: Path) -> dict[str, Any]:
+    """What ``percepta models --json`` prints for one model (metadata strings cleaned)."""
+    config, meta = read_meta(path)
+    opts = _options(meta)
+    losses = meta.get("final_losses") if isinstance(meta.get("final_losses"), dict) else {}
+    number = lambda v: v if isinstance(v, (int, float)) and not isinstance(v, bool) else None  # noqa: E731
+    return {"name": name, "task": config.task, "path": str(path), "arch": config.arch, "scale": config.scale,
+            "style_image": clean(meta["style_image"]) if config.task == "style" and "style_image" in meta else None,
+            "sr_loss": opts.loss.sr_loss if opts and config.task == "sr" else None,
+            "iterations": number(meta.get("iterations")), "train_seconds": number(meta.get("train_seconds")),
+            "train_device": clean(meta.get("train_device", "")), "final_loss": number(losses.get("total"))}  # fmt: skip
+
+
 def model_line(name: str, path: Path) -> str:
     """One line of ``percepta models``: name, task, style or scale, budget, final loss, file."""
     config, meta = read_meta(path)

@@ -158,6 +158,12 @@ def _add_train_common(p: argparse.ArgumentParser) -> None:
     g.add_argument("--device", default="cpu", help="cpu or cuda")
 
 
+def _add_io_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", help="print one JSON object per file (input, output, ms, error)")
+    p.add_argument("--format", choices=("png", "jpg", "webp"), default="png",
+                   help="image format written to standard output for -o - (default png)")  # fmt: skip
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="percepta",
@@ -173,20 +179,35 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     p = sub.add_parser("stylize", help="stylise images with a trained style model (one forward pass)")
-    p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders")
-    p.add_argument("-m", "--model", required=True, help="bundled model name (see `percepta models`) or a file")
-    p.add_argument("-o", "--output", required=True, help="output file (one input) or folder")
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders; - reads standard input")
+    p.add_argument(
+        "-m",
+        "--model",
+        required=True,
+        help="bundled model name (see `percepta models`) or a file; a blend: wave:0.6,udnie:0.4",
+    )
+    p.add_argument("-o", "--output", required=True, help="output file (one input) or folder; - writes standard output")
     p.add_argument("--max-size", type=_positive_int, help="downscale so the longer side is at most this first")
     p.add_argument("--preserve-color", action="store_true", help="keep the input's colours (style in luminance only)")
     p.add_argument("--strength", type=_fraction, default=1.0, help="blend with the input, 0..1 (default 1)")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files (inputs never are)")
+    _add_io_options(p)
+    p.add_argument("--device", default="cpu", help="cpu or cuda")
+
+    p = sub.add_parser("sheet", help="one photo stylised by every style model, labelled, in a grid")
+    p.add_argument("photo", metavar="PHOTO")
+    p.add_argument("-o", "--output", required=True, help="the sheet's image file")
+    p.add_argument("-m", "--models", nargs="+", metavar="MODEL", help="these models (or blends) only")
+    p.add_argument("--tile", type=_positive_int, default=256, help="longer side of each picture (default 256)")
+    p.add_argument("--max-size", type=_positive_int, default=512, help="stylise at this longer side (default 512)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing OUTPUT")
     p.add_argument("--device", default="cpu", help="cpu or cuda")
 
     p = sub.add_parser("upscale", help="super-resolve images x4 or x8 with a trained SR model (section 4.2)")
-    p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders")
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders; - reads standard input")
     p.add_argument("--scale", type=int, choices=hp.SR_SCALES, help="4 or 8 (default: the model's scale; without -m, 4)")
     p.add_argument("-m", "--model", help="SR model name or file (default: the bundled feature-loss model for --scale)")
-    p.add_argument("-o", "--output", required=True, help="output file (one input) or folder")
+    p.add_argument("-o", "--output", required=True, help="output file (one input) or folder; - writes standard output")
     p.add_argument(
         "--tile", type=_non_negative_int, default=256, help="tile size in input pixels, 0 for none (default 256)"
     )
@@ -197,6 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="match the output's colour histogram to the input (the paper's post-processing)",
     )
     p.add_argument("--overwrite", action="store_true", help="replace existing output files (inputs never are)")
+    _add_io_options(p)
     p.add_argument("--device", default="cpu", help="cpu or cuda")
 
     p = sub.add_parser("eval", help="evaluate models")
@@ -222,6 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("models", help="list bundled and user models with their provenance")
     p.add_argument("--markdown", action="store_true", help="print each model's card as markdown (docs/model_cards.md)")
     p.add_argument("--bundled", action="store_true", help="only the models that come with percepta")
+    p.add_argument("--json", action="store_true", help="one JSON object per model")
 
     p = sub.add_parser("optimize", help="Gatys et al.'s optimisation baseline and feature/style reconstructions")
     p.add_argument("--content", required=True, help="content image (the target image for --reconstruct)")
@@ -308,7 +331,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--iters", type=_positive_int, default=200)
     b.add_argument("--out", default="bench-out")
 
-    sub.add_parser("info", help="versions, and where the VGG-16 weights come from")
+    p = sub.add_parser("info", help="versions, and where the VGG-16 weights come from")
+    p.add_argument("--json", action="store_true", help="one JSON object")
     sub.add_parser("fetch-weights", help="download torchvision's VGG-16 IMAGENET1K_FEATURES (needs internet)")
     return parser
 
@@ -317,25 +341,51 @@ def _run_files(args: argparse.Namespace, run: Any, model: str, **options: Any) -
     """``run`` (``stylize_files``, ``upscale_files``) over the inputs, printing each written file as it comes.
 
     One input file: a failure is the command's error. Several, or folders: each failure is one line on
-    stderr, the run goes on, and the command fails at the end if any file did.
+    stderr (with ``--json``: a JSON object on stdout), the run goes on, and the command fails at the end if
+    any file did. ``-`` as the one input reads an image from standard input; ``-o -`` writes the one output
+    to standard output (the per-file lines then go to stderr).
     """
-    single = len(args.inputs) == 1 and not Path(args.inputs[0]).is_dir()
+    import json
+    import tempfile
 
-    def show(result: Any) -> None:
-        if result.ok:
-            print(f"{result.output}  ({result.seconds * 1000:.0f} ms)", flush=True)
+    if "-" in args.inputs and len(args.inputs) > 1:
+        raise PerceptaError("- (standard input) must be the only input")
+    with tempfile.TemporaryDirectory(prefix="percepta-") as tmp:
+        inputs, output = list(args.inputs), args.output
+        if inputs == ["-"]:
+            inputs = [str(Path(tmp) / "stdin")]
+            Path(inputs[0]).write_bytes(sys.stdin.buffer.read())
+        if output == "-":
+            output = str(Path(tmp) / f"stdout.{args.format}")
+        single = len(inputs) == 1 and not Path(inputs[0]).is_dir()
+        if output != args.output and not single:
+            raise PerceptaError("-o - (standard output) takes one input image")
+        lines = sys.stderr if output != args.output else sys.stdout
+
+        def show(result: Any) -> None:
+            if args.json:
+                where = {"input": args.inputs[0] if inputs != args.inputs else str(result.source),
+                         "output": args.output if output != args.output else str(result.output)}  # fmt: skip
+                print(json.dumps({**where, "ms": round(result.seconds * 1000, 1), "error": result.error}), file=lines,
+                      flush=True)  # fmt: skip
+            elif result.ok:
+                print(f"{result.output if output == args.output else '-'}  ({result.seconds * 1000:.0f} ms)",
+                      file=lines, flush=True)  # fmt: skip
+            elif not single:
+                print(f"percepta: error: {result.error}", file=sys.stderr, flush=True)
+
+        results = run(inputs, model, output, overwrite=args.overwrite, on_result=show, device=args.device, **options)
+        failed = [r for r in results if not r.ok]
+        if single and failed:
+            raise PerceptaError(failed[0].error.replace(inputs[0], "- (standard input)") if inputs != args.inputs
+                                else failed[0].error)  # fmt: skip
+        if failed:
+            raise PerceptaError(f"{len(failed)} of {len(results)} files failed ({len(results) - len(failed)} written)")
+        if output != args.output:
+            sys.stdout.buffer.write(Path(output).read_bytes())
+            sys.stdout.buffer.flush()
         elif not single:
-            print(f"percepta: error: {result.error}", file=sys.stderr, flush=True)
-
-    results = run(args.inputs, model, args.output, overwrite=args.overwrite, on_result=show, device=args.device,
-                  **options)  # fmt: skip
-    failed = [r for r in results if not r.ok]
-    if single and failed:
-        raise PerceptaError(failed[0].error)
-    if failed:
-        raise PerceptaError(f"{len(failed)} of {len(results)} files failed ({len(results) - len(failed)} written)")
-    if not single:
-        print(f"percepta: {len(results)} files written", file=sys.stderr)
+            print(f"percepta: {len(results)} files written", file=sys.stderr)
 
 
 def _cmd_stylize(args: argparse.Namespace) -> None:
@@ -343,6 +393,18 @@ def _cmd_stylize(args: argparse.Namespace) -> None:
 
     _run_files(args, stylize_files, args.model, max_size=args.max_size, preserve_colors=args.preserve_color,
                strength=args.strength)  # fmt: skip
+
+
+def _cmd_sheet(args: argparse.Namespace) -> None:
+    from .image import load_rgb, save_image
+    from .infer import plan_outputs
+    from .sheet import contact_sheet
+
+    plan_outputs([args.photo], args.output, args.overwrite)  # the same rules as stylize: no overwrite
+    sheet = contact_sheet(load_rgb(args.photo), args.models, tile=args.tile, max_size=args.max_size,
+                          device=args.device)  # fmt: skip
+    save_image(sheet, args.output)
+    print(args.output)
 
 
 def default_sr_model(scale: int) -> str:
@@ -400,17 +462,23 @@ def _cmd_eval(args: argparse.Namespace) -> None:
 
 
 def _cmd_models(args: argparse.Namespace) -> None:
-    from .cards import clean, model_card, model_line
+    import json
+
+    from .cards import clean, model_card, model_line, model_summary
     from .modelfile import BUNDLED_DIR, available_models
 
     models = {k: v for k, v in available_models().items() if not args.bundled or v.parent == BUNDLED_DIR}
-    if not models:
+    if not models and not args.json:
         print("no models installed")
     for name, path in models.items():
         try:
-            print(model_card(path) if args.markdown else model_line(name, path))
+            if args.json:
+                print(json.dumps(model_summary(name, path)))
+            else:
+                print(model_card(path) if args.markdown else model_line(name, path))
         except PerceptaError as exc:
-            print(f"{clean(name, 18):18} (unreadable: {clean(exc, 300)})")
+            print(json.dumps({"name": name, "path": str(path), "error": str(exc)}) if args.json
+                  else f"{clean(name, 18):18} (unreadable: {clean(exc, 300)})")  # fmt: skip
 
 
 def _style_loss_weights(args: argparse.Namespace) -> hp.LossWeights:
@@ -517,6 +585,7 @@ def _cmd_bench(args: argparse.Namespace) -> None:
 
 
 def _cmd_info(args: argparse.Namespace) -> None:
+    import json
     import platform
 
     import torch
@@ -525,15 +594,21 @@ def _cmd_info(args: argparse.Namespace) -> None:
     from .lossnet import load_vgg16_weights
     from .modelfile import available_models, model_dirs
 
-    print(f"percepta {__version__}")
-    print(
-        f"python {platform.python_version()}, torch {torch.__version__}, torchvision {torchvision.__version__}, "
-        f"{torch.get_num_threads()} threads, cuda {'available' if torch.cuda.is_available() else 'not available'}"
-    )
     weights = load_vgg16_weights(args.vgg_weights)
+    info = {"percepta": __version__, "python": platform.python_version(), "torch": torch.__version__,
+            "torchvision": torchvision.__version__, "threads": torch.get_num_threads(),
+            "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
+            "vgg16_weights": weights.source, "vgg16_sha256": weights.sha256, "models": len(available_models()),
+            "model_dirs": [str(d) for d in model_dirs()]}  # fmt: skip
+    if args.json:
+        print(json.dumps(info))
+        return
+    print(f"percepta {__version__}")
+    print(f"python {info['python']}, torch {info['torch']}, torchvision {info['torchvision']}, {info['threads']} "
+          f"threads, cuda {info['cuda'] or 'not available'}")  # fmt: skip
     print(f"VGG-16 weights: {weights.source}")
     print(f"VGG-16 sha256:  {weights.sha256}")
-    print(f"models: {len(available_models())} found in {', '.join(str(d) for d in model_dirs())}")
+    print(f"models: {info['models']} found in {', '.join(info['model_dirs'])}")
 
 
 def _cmd_fetch_weights(args: argparse.Namespace) -> None:
@@ -544,6 +619,7 @@ def _cmd_fetch_weights(args: argparse.Namespace) -> None:
 
 COMMANDS = {
     "stylize": _cmd_stylize,
+    "sheet": _cmd_sheet,
     "upscale": _cmd_upscale,
     "eval": _cmd_eval,
     "models": _cmd_models,
@@ -580,6 +656,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("percepta: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader went away (`percepta models | head`): stop quietly, as Unix tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except MemoryError:
         print("percepta: error: out of memory; try a smaller image (--max-size) or tiles", file=sys.stderr)
         return 1

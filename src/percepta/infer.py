@@ -77,32 +77,84 @@ def run_network(model: Model, x: Tensor) -> Tensor:
     return model.net(x.to(device)).cpu()
 
 
+@dataclass
+class Blend:
+    """Several style models at once: the output is the weighted mean of their outputs (``wave:0.6,udnie:0.4``).
+
+    Outputs are blended rather than weights, so any architectures mix; ``strength`` and ``preserve_colors``
+    apply to the blend. One model is a blend of one.
+    """
+
+    models: list[Model]
+    weights: list[float]
+
+    @property
+    def task(self) -> str:
+        return "style" if all(m.task == "style" for m in self.models) else "mixed"
+
+    @property
+    def name(self) -> str:
+        if len(self.models) == 1:
+            return self.models[0].name
+        return ",".join(f"{m.name}:{w:.3g}" for m, w in zip(self.models, self.weights))
+
+    @classmethod
+    def load(cls, spec: str | os.PathLike | Model | Blend, device: str = "cpu") -> Blend:
+        """A model name or file, or ``name[:weight],name[:weight],...`` (weights default to 1, then normalised)."""
+        if isinstance(spec, Blend):
+            return spec
+        if isinstance(spec, Model) or Path(spec).is_file() or ("," not in str(spec) and ":" not in str(spec)):
+            return cls([load_model(spec, device)], [1.0])
+        models, weights = [], []
+        for part in str(spec).split(","):
+            name, _, weight = part.strip().rpartition(":") if ":" in part else (part.strip(), "", "1")
+            try:
+                value = float(weight)
+            except ValueError:
+                raise PerceptaError(
+                    f"bad blend {spec!r}: {weight!r} is not a weight (use name:0.5,other:0.5)"
+                ) from None
+            if not (value > 0 and value < float("inf")):
+                raise PerceptaError(f"bad blend {spec!r}: weights must be positive, not {weight}")
+            models.append(load_model(name, device))
+            weights.append(value)
+        return cls(models, [w / sum(weights) for w in weights])
+
+    def __call__(self, x: Tensor) -> Tensor:
+        out = run_network(self.models[0], x) * self.weights[0]
+        for model, weight in zip(self.models[1:], self.weights[1:]):
+            out += run_network(model, x) * weight
+        return out
+
+
 def stylize(
     image: ImageLike,
-    model: str | os.PathLike | Model,
+    model: str | os.PathLike | Model | Blend,
     *,
     max_size: int | None = None,
     preserve_colors: bool = False,
     strength: float = 1.0,
     device: str = "cpu",
 ) -> ImageLike:
-    """Stylise a PIL image or an RGB tensor ((3, H, W) or (N, 3, H, W) in [0, 1]) with a style model.
+    """Stylise a PIL image or an RGB tensor ((3, H, W) or (N, 3, H, W) in [0, 1]) with a style model, or a
+    :class:`Blend` of several (``"wave:0.6,udnie:0.4"``).
 
     The output has the input's size (after the optional ``max_size`` downscale, PIL input only).
     """
     tune_allocator()
     if not 0.0 <= strength <= 1.0:
         raise ValueError(f"strength must be between 0 and 1, not {strength}")
-    model = load_model(model, device)
+    model = Blend.load(model, device)
     if model.task != "style":
-        raise PerceptaError(f"{model.name} is a {model.task} model, not a style model")
+        bad = next(m for m in model.models if m.task != "style")
+        raise PerceptaError(f"{bad.name} is a {bad.task} model, not a style model")
     x = as_batch(image, max_size)
     if x.shape[-2] * x.shape[-1] > MAX_INFERENCE_PIXELS:
         raise ImageError(
             f"{x.shape[-1]}x{x.shape[-2]} is too large to stylise in memory "
             f"(limit {MAX_INFERENCE_PIXELS:,} pixels); use max_size / --max-size"
         )
-    y = run_network(model, x)
+    y = model(x)
     if preserve_colors:
         y = preserve_color(y, x)
     if strength < 1.0:
@@ -184,9 +236,10 @@ def process_files(
     *,
     overwrite: bool = False,
     on_result: Callable[[FileResult], None] | None = None,
+    load: Callable[..., Any] = load_model,
     **options: Any,
 ) -> list[FileResult]:
-    """Apply ``transform(rgb, model, **options)`` (:func:`stylize`, ``upscale``) to image files or folders of
+    """Apply ``transform(rgb, load(model), **options)`` (:func:`stylize`, ``upscale``) to image files or folders of
     them, writing into ``output``.
 
     Outputs are planned (and refused) by :func:`plan_outputs` before the model loads (on
@@ -196,7 +249,7 @@ def process_files(
     ``seconds`` is the network's time (I/O excluded).
     """
     pairs = plan_outputs(inputs, output, overwrite)
-    loaded = load_model(model, options.get("device", "cpu"))
+    loaded = load(model, options.get("device", "cpu"))
     results = []
     for src, dst in pairs:
         result = FileResult(src, dst)
@@ -218,4 +271,4 @@ def stylize_files(inputs: Iterable[str | os.PathLike], model: str | os.PathLike 
                   **options: Any) -> list[FileResult]:  # fmt: skip
     """Stylise image files (or folders of them) into ``output``; ``options`` are :func:`stylize`'s and
     :func:`process_files`'s."""
-    return process_files(inputs, model, output, stylize, **options)
+    return process_files(inputs, model, output, stylize, load=Blend.load, **options)
