@@ -89,6 +89,13 @@ def _int_list(text: str) -> tuple[int, ...]:
     return values
 
 
+def _temporal(text: str) -> float:
+    value = _weight(text)
+    if value >= 1.0:
+        raise argparse.ArgumentTypeError(f"must be below 1, not {text}")
+    return value
+
+
 def _fraction(text: str) -> float:
     value = _weight(text)
     if not 0.0 <= value <= 1.0:
@@ -159,6 +166,11 @@ def _add_train_common(p: argparse.ArgumentParser) -> None:
 
 
 def _add_io_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("video (an INPUT ending in .mp4, .mov, .mkv, .webm, .avi or .m4v)")
+    g.add_argument("--temporal", type=_temporal, default=0.0, metavar="W",
+                   help="reduce flicker: blend each output pixel with the previous frame's where the input holds "
+                        "still, by up to W (0..0.99; default 0, off)")  # fmt: skip
+    g.add_argument("--batch", type=_positive_int, default=4, help="frames per forward pass (default 4)")
     p.add_argument("--json", action="store_true", help="print one JSON object per file (input, output, ms, error)")
     p.add_argument("--format", choices=("png", "jpg", "webp"), default="png",
                    help="image format written to standard output for -o - (default png)")  # fmt: skip
@@ -388,9 +400,48 @@ def _run_files(args: argparse.Namespace, run: Any, model: str, **options: Any) -
             print(f"percepta: {len(results)} files written", file=sys.stderr)
 
 
-def _cmd_stylize(args: argparse.Namespace) -> None:
-    from .infer import stylize_files
+def _run_video(args: argparse.Namespace, frames_fn: Any) -> None:
+    """One video INPUT to one video OUTPUT (see :mod:`percepta.video`)."""
+    import json
 
+    from .video import transform_video
+
+    if len(args.inputs) != 1 or args.output == "-":
+        raise PerceptaError("a video is processed alone, into a video file (-o clip_out.mp4)")
+    result = transform_video(args.inputs[0], args.output, frames_fn, batch=args.batch, temporal=args.temporal,
+                             overwrite=args.overwrite, progress=sys.stderr.isatty())  # fmt: skip
+    if args.json:
+        print(json.dumps({"input": args.inputs[0], "output": str(result.output), "frames": result.frames,
+                          "fps": round(result.frames_per_second, 2), "audio_streams": result.audio_streams,
+                          "error": None}))  # fmt: skip
+    else:
+        print(f"{result.output}  ({result.frames} frames, {result.frames_per_second:.1f} frames/s, "
+              f"{result.audio_streams} audio stream(s) copied)")  # fmt: skip
+
+
+def _is_video_run(args: argparse.Namespace) -> bool:
+    from .video import is_video
+
+    return any(is_video(i) for i in args.inputs)
+
+
+def _cmd_stylize(args: argparse.Namespace) -> None:
+    from .infer import Blend, stylize, stylize_files
+
+    if _is_video_run(args):
+        import torch.nn.functional as F
+
+        blend = Blend.load(args.model, args.device)
+
+        def frames(x: Any) -> Any:
+            if args.max_size and max(x.shape[-2:]) > args.max_size:
+                f = args.max_size / max(x.shape[-2:])
+                size = (max(2, round(x.shape[-2] * f)), max(2, round(x.shape[-1] * f)))
+                x = F.interpolate(x, size=size, mode="bilinear", antialias=True, align_corners=False)
+            return stylize(x, blend, preserve_colors=args.preserve_color, strength=args.strength)
+
+        _run_video(args, frames)
+        return
     _run_files(args, stylize_files, args.model, max_size=args.max_size, preserve_colors=args.preserve_color,
                strength=args.strength)  # fmt: skip
 
@@ -427,8 +478,15 @@ def _sr_model_and_scale(model: str | None, scale: int | None) -> str:
 
 
 def _cmd_upscale(args: argparse.Namespace) -> None:
-    from .upscaling import upscale_files
+    from .upscaling import upscale, upscale_files
 
+    if _is_video_run(args):
+        from .modelfile import load_model
+
+        model = load_model(_sr_model_and_scale(args.model, args.scale), args.device)
+        _run_video(args, lambda x: upscale(x, model, tile=args.tile, overlap=args.overlap,
+                                           match_histogram=args.match_histogram))  # fmt: skip
+        return
     _run_files(args, upscale_files, _sr_model_and_scale(args.model, args.scale), tile=args.tile,
                overlap=args.overlap, match_histogram=args.match_histogram)  # fmt: skip
 
