@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Regenerate the README's "Results" pictures and tables on this machine (slow: about an hour on 2 cores).
 #   bash scripts/readme_results.sh            # everything
-#   bash scripts/readme_results.sh speed      # one part: speed | reconstruct | fig5 | gallery | sr | cards
+#   bash scripts/readme_results.sh speed      # one part: speed | reconstruct | fig5 | gallery | sr | video | style | cards
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
@@ -27,6 +27,13 @@ if [[ $part == all || $part == sr ]]; then
   $PY -m percepta eval sr $held_out --scale 8 -m sr_x8_feat --out docs/sr
   $PY scripts/sr_figure.py --scale 4
   $PY scripts/sr_figure.py --scale 8
+fi
+if [[ $part == all || $part == video ]]; then
+  $PY scripts/video_demo.py --out docs                                   # docs/video_strip.jpg, docs/sheet.jpg
+  $PY benchmarks/video_throughput.py --out docs/video.md                 # frames/s at 640x360, flicker
+fi
+if [[ $part == all || $part == style ]]; then
+  $PY scripts/style_eval_table.py --out docs/style_eval.md               # every style model vs the authors'
 fi
 if [[ $part == all || $part == cards ]]; then
   $PY -m percepta models --bundled --markdown > docs/model_cards.md
