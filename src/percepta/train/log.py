@@ -62,7 +62,8 @@ class LossLog:
         for key in keys:
             if key not in ("iteration", "seconds"):
                 ax.plot(its, [r.get(key, float("nan")) for r in self.rows], label=key, lw=1)
-        ax.set_yscale("log")
+        if any(v > 0 for r in self.rows for k, v in r.items() if k not in ("iteration", "seconds")):
+            ax.set_yscale("log")
         ax.set_xlabel("iteration")
         ax.set_ylabel("weighted loss")
         ax.grid(alpha=0.3)
