@@ -81,3 +81,19 @@ def test_pipes_read_standard_input_and_write_standard_output() -> None:
     bad = subprocess.run([sys.executable, "-m", "percepta", "stylize", "-", "-m", "wave", "-o", "-"],
                          input=b"junk", capture_output=True, timeout=300)  # fmt: skip
     assert bad.returncode == 1 and not bad.stdout and b"standard input" in bad.stderr
+
+
+def test_a_weights_blend_is_one_network_with_the_mean_weights(tmp_path, capsys) -> None:
+    x = photo(CITY, 40)
+    wave, starry = percepta.load_model("wave"), percepta.load_model("starry_night")
+    blend = Blend([wave, starry], [0.25, 0.75], mode="weights")
+    mean = {k: 0.25 * v + 0.75 * starry.net.state_dict()[k] for k, v in wave.net.state_dict().items()}
+    net = type(wave.net)(wave.config).eval()
+    net.load_state_dict(mean)
+    with torch.no_grad():
+        torch.testing.assert_close(blend(x), net(x), rtol=0, atol=1e-5)
+    assert not torch.allclose(blend(x), Blend([wave, starry], [0.25, 0.75])(x), atol=1e-3)  # not the outputs' mean
+    with pytest.raises(percepta.PerceptaError, match="one architecture"):
+        Blend.load("wave,sr_x4_feat", mode="weights")
+    out = tmp_path / "w.png"
+    assert main(["stylize", str(CITY), "-m", "wave:1,starry_night:3", "--blend", "weights", "-o", str(out)]) == 0

@@ -202,6 +202,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-size", type=_positive_int, help="downscale so the longer side is at most this first")
     p.add_argument("--preserve-color", action="store_true", help="keep the input's colours (style in luminance only)")
     p.add_argument("--strength", type=_fraction, default=1.0, help="blend with the input, 0..1 (default 1)")
+    p.add_argument("--blend", choices=("outputs", "weights"), default="outputs",
+                   help="how -m a:0.5,b:0.5 mixes: the models' outputs (any models), or their weights (one "
+                        "architecture, related models such as the bundled ones: a stronger mixed style)")  # fmt: skip
     p.add_argument("--overwrite", action="store_true", help="replace existing output files (inputs never are)")
     _add_io_options(p)
     p.add_argument("--device", default="cpu", help="cpu or cuda")
@@ -349,7 +352,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _run_files(args: argparse.Namespace, run: Any, model: str, **options: Any) -> None:
+def _run_files(args: argparse.Namespace, run: Any, model: Any, **options: Any) -> None:
     """``run`` (``stylize_files``, ``upscale_files``) over the inputs, printing each written file as it comes.
 
     One input file: a failure is the command's error. Several, or folders: each failure is one line on
@@ -431,7 +434,7 @@ def _cmd_stylize(args: argparse.Namespace) -> None:
     if _is_video_run(args):
         import torch.nn.functional as F
 
-        blend = Blend.load(args.model, args.device)
+        blend = Blend.load(args.model, args.device, args.blend)
 
         def frames(x: Any) -> Any:
             if args.max_size and max(x.shape[-2:]) > args.max_size:
@@ -442,8 +445,8 @@ def _cmd_stylize(args: argparse.Namespace) -> None:
 
         _run_video(args, frames)
         return
-    _run_files(args, stylize_files, args.model, max_size=args.max_size, preserve_colors=args.preserve_color,
-               strength=args.strength)  # fmt: skip
+    _run_files(args, stylize_files, Blend.load(args.model, args.device, args.blend), max_size=args.max_size,
+               preserve_colors=args.preserve_color, strength=args.strength)  # fmt: skip
 
 
 def _cmd_sheet(args: argparse.Namespace) -> None:
