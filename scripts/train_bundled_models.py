@@ -140,6 +140,24 @@ def run_gpu(args: argparse.Namespace) -> None:
             print(f"{style}-fast: {train_resumable(fast)}", flush=True)
 
 
+def install(finished: Path) -> None:
+    """Copy finished models into the package, recording the warm start's own budget and recipe (read from
+    the model being replaced) so that the card tells the whole training."""
+    from percepta.modelfile import BUNDLED_DIR, load_model, read_meta, save_model
+
+    for path in sorted(finished.glob("*.safetensors")):
+        model = load_model(path)
+        meta = dict(model.meta)
+        shipped = BUNDLED_DIR / path.name
+        if meta.get("warm_start") and shipped.is_file():
+            _, before = read_meta(shipped)
+            meta["warm_start_iterations"] = before.get("iterations", 0) + before.get("warm_start_iterations", 0)
+            meta["warm_start_seconds"] = before.get("train_seconds", 0) + before.get("warm_start_seconds", 0)
+            meta["warm_start_recipe"] = before.get("recipe")
+        save_model(shipped, model.net, meta, half=True)
+        print(f"installed {shipped}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--iters", type=int, default=1000, help="iterations of the first style (cpu), of each (gpu)")
@@ -157,7 +175,12 @@ def main() -> None:
     g.add_argument("--parallel", action="store_true", help="one process per style, all at once")
     g.add_argument("--device", default="cuda")
     g.add_argument("--size", type=int, default=256, help="training crop (paper: 256)")
+    parser.add_argument("--install", type=Path, metavar="MODELS_DIR", help="copy the finished models in MODELS_DIR "
+                        "into src/percepta/models, with their warm start's budget, and stop")  # fmt: skip
     args = parser.parse_args()
+    if args.install:
+        install(args.install)
+        return
     if args.recipe == "gpu":
         run_gpu(args)
         return

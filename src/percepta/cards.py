@@ -80,6 +80,9 @@ def model_card(path: Path) -> str:
     elif config.task == "style":
         w = o.loss
         warm = f"; warm-started from `{clean(meta['warm_start'])}`" if meta.get("warm_start") else ""
+        before = meta.get("warm_start_iterations")
+        earlier = (f", after {before} iterations ({_hours(meta.get('warm_start_seconds'))} h) of "
+                   f"{clean(meta.get('warm_start_recipe') or 'a warm start')}" if before else "")  # fmt: skip
         lines += [
             f"- style: `{clean(meta.get('style_image'))}` (sha256 `{clean(meta.get('style_sha256', ''))[:12]}…`), "
             f"style size {o.style_size} px",
@@ -88,7 +91,7 @@ def model_card(path: Path) -> str:
             f"{o.batch_size}, Adam lr {o.lr}, content {w.content} at {','.join(w.content_layers)}, style {w.style} "
             f"({w.gram_reduction}) at {','.join(w.style_layers)}, TV {w.tv}{warm}",
             f"- budget: {meta.get('iterations')} iterations, {_hours(meta.get('train_seconds'))} h "
-            f"on {clean(meta.get('train_device'))} (percepta {clean(meta.get('percepta_version'))})",
+            f"on {clean(meta.get('train_device'))}{earlier} (percepta {clean(meta.get('percepta_version'))})",
         ]
     else:
         s, w = config.scale, o.loss
