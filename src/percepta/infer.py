@@ -82,11 +82,11 @@ class Blend:
     """Several style models at once (``wave:0.6,udnie:0.4``; weights default to 1 and are normalised).
 
     ``mode="outputs"`` (the default) blends the models' outputs, which works for any models.
-    ``mode="weights"`` runs one network whose weights are the weighted mean of theirs: measured on chicago
-    (``docs/blends.md``), a 50/50 wave/starry_night weight blend sits nearer both paintings' Grams than the
-    output blend, which averages two pictures into a paler one; it needs one architecture and, to mean
-    anything, models fine-tuned from a common ancestor, as the bundled ones are. ``strength`` and
-    ``preserve_colors`` apply to the blend. One model is a blend of one.
+    ``mode="weights"`` runs one network whose weights are the weighted mean of theirs. Measured by
+    ``scripts/blend_modes.py`` (``docs/blends.md``), a 50/50 wave/starry_night weight blend sits nearer both
+    paintings' Grams than the output blend, which averages two pictures into a paler one; it needs one
+    architecture and, to mean anything, models fine-tuned from a common ancestor, as the bundled ones are.
+    ``strength`` and ``preserve_colors`` apply to the blend. One model is a blend of one.
     """
 
     models: list[Model]
