@@ -31,15 +31,17 @@ EXAMPLE = Path(__file__).resolve().parents[1] / "src" / "percepta" / "examples" 
 def pan_clip(path: Path, width: int = 640, height: int = 360, seconds: float = 2.0, fps: int = 24) -> Path:
     """A slow horizontal pan across the example photo, as H.264."""
     photo = load_rgb(EXAMPLE)
-    photo = photo.resize((round(photo.width * height * 1.2 / photo.height), round(height * 1.2)))
+    scale = max(width * 1.3 / photo.width, height * 1.2 / photo.height)  # room to pan, at any clip size
+    photo = photo.resize((round(photo.width * scale), round(photo.height * scale)), resample=3)
     frames = round(seconds * fps)
     with av.open(str(path), "w") as out:
         stream = out.add_stream("libx264", rate=fps)
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         stream.options = {"crf": "16"}
         for i in range(frames):
-            left = round((photo.width - width) * i / max(frames - 1, 1) * 0.5)
-            crop = photo.crop((left, 20, left + width, 20 + height))
+            left = round((photo.width - width) * i / max(frames - 1, 1))
+            top = (photo.height - height) // 2
+            crop = photo.crop((left, top, left + width, top + height))
             for packet in stream.encode(av.VideoFrame.from_ndarray(np.asarray(crop), format="rgb24")):
                 out.mux(packet)
         for packet in stream.encode():
