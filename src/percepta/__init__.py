@@ -9,6 +9,7 @@ ECCV 2016. Public API::
     result = percepta.optimize(content, style, iters=100)    # Gatys et al.'s baseline (tensors)
     big = percepta.upscale(pil_image, "sr_x4_feat")          # super-resolution x4 (or sr_x8_feat)
     report = percepta.evaluate_sr(["photo.jpg"], 4, ["sr_x4_pixel"])  # PSNR / SSIM / relu2_2 vs bicubic
+    scores = percepta.evaluate_style(["out.jpg"], ["photo.jpg"], "painting.jpg")  # content loss, style ratio
     percepta.train_style(TrainOptions("style", "photos/", "mine.safetensors", style="painting.jpg"))
 
 Each name is imported on first use (PEP 562), so ``import percepta`` and the command line's ``--help``
@@ -28,21 +29,22 @@ _API = {
     "stylize": ("infer", "stylize"), "upscale": ("upscaling", "upscale"), "degrade": ("data", "degrade"),
     "optimize": ("optimization", "stylize_by_optimization"), "reconstruct": ("optimization", "reconstruct"),
     "load_model": ("modelfile", "load_model"), "Model": ("modelfile", "Model"), "NetConfig": ("arch", "NetConfig"),
-    "evaluate_sr": ("evaluate", "evaluate_sr"), "LossWeights": ("hyperparams", "LossWeights"),
+    "evaluate_sr": ("evaluate", "evaluate_sr"), "evaluate_style": ("evaluate", "evaluate_style"),
+    "LossWeights": ("hyperparams", "LossWeights"),
     "TrainOptions": ("train.options", "TrainOptions"), "train_style": ("train.loop", "train_style"),
     "train_sr": ("train.loop", "train_sr"),
 }  # fmt: skip
 
 __all__ = [
     "ImageError", "LossWeights", "Model", "ModelFileError", "NetConfig", "PerceptaError", "TrainOptions",
-    "WeightsError", "__version__", "degrade", "evaluate_sr", "load_model", "optimize", "reconstruct", "stylize",
+    "WeightsError", "__version__", "degrade", "evaluate_sr", "evaluate_style", "load_model", "optimize", "reconstruct", "stylize",
     "train_sr", "train_style", "upscale",
 ]  # fmt: skip
 
 if TYPE_CHECKING:
     from .arch import NetConfig
     from .data import degrade
-    from .evaluate import evaluate_sr
+    from .evaluate import evaluate_sr, evaluate_style
     from .hyperparams import LossWeights
     from .infer import stylize
     from .modelfile import Model, load_model
