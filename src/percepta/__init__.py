@@ -37,8 +37,8 @@ _API = {
 
 __all__ = [
     "ImageError", "LossWeights", "Model", "ModelFileError", "NetConfig", "PerceptaError", "TrainOptions",
-    "WeightsError", "__version__", "degrade", "evaluate_sr", "evaluate_style", "load_model", "optimize", "reconstruct", "stylize",
-    "train_sr", "train_style", "upscale",
+    "WeightsError", "__version__", "degrade", "evaluate_sr", "evaluate_style", "load_model", "optimize",
+    "reconstruct", "stylize", "train_sr", "train_style", "upscale",
 ]  # fmt: skip
 
 if TYPE_CHECKING:
