@@ -119,3 +119,10 @@ def test_bundled_model_carries_its_style(name: str, lossnet) -> None:
     content = PerceptualLoss(LossWeights(style=0.0, tv=0.0), lossnet)
     others = [photo(p, 128) for p in sorted(PHOTOS.glob("*.jpg")) if p != CITY]
     assert content(styled, city).total < min(content(styled, other).total for other in others)
+
+
+def test_max_size_applies_to_tensors_too() -> None:
+    """Video frames arrive as tensors: --max-size downscales them as it does PIL images (never up)."""
+    x = photo(CITY, 60, square=False)  # 107 x 60
+    assert percepta.stylize(x, "wave", max_size=50).shape[-2:] == (28, 50)
+    assert percepta.stylize(x[0], "wave", max_size=500).shape == x[0].shape

@@ -431,22 +431,12 @@ def _is_video_run(args: argparse.Namespace) -> bool:
 def _cmd_stylize(args: argparse.Namespace) -> None:
     from .infer import Blend, stylize, stylize_files
 
+    blend = Blend.load(args.model, args.device, args.blend)
+    options = {"max_size": args.max_size, "preserve_colors": args.preserve_color, "strength": args.strength}
     if _is_video_run(args):
-        import torch.nn.functional as F
-
-        blend = Blend.load(args.model, args.device, args.blend)
-
-        def frames(x: Any) -> Any:
-            if args.max_size and max(x.shape[-2:]) > args.max_size:
-                f = args.max_size / max(x.shape[-2:])
-                size = (max(2, round(x.shape[-2] * f)), max(2, round(x.shape[-1] * f)))
-                x = F.interpolate(x, size=size, mode="bilinear", antialias=True, align_corners=False)
-            return stylize(x, blend, preserve_colors=args.preserve_color, strength=args.strength)
-
-        _run_video(args, frames)
+        _run_video(args, lambda x: stylize(x, blend, **options))
         return
-    _run_files(args, stylize_files, Blend.load(args.model, args.device, args.blend), max_size=args.max_size,
-               preserve_colors=args.preserve_color, strength=args.strength)  # fmt: skip
+    _run_files(args, stylize_files, blend, **options)
 
 
 def _cmd_sheet(args: argparse.Namespace) -> None:

@@ -38,13 +38,19 @@ ImageLike = TypeVar("ImageLike", Image.Image, Tensor)
 
 
 def as_batch(image: Image.Image | Tensor, max_size: int | None = None) -> Tensor:
-    """A PIL image (downscaled to ``max_size`` first) or an RGB tensor ((3, H, W) or (N, 3, H, W) in [0, 1])
-    as a float32 CPU batch (N, 3, H, W)."""
+    """A PIL image or an RGB tensor ((3, H, W) or (N, 3, H, W) in [0, 1]) as a float32 CPU batch (N, 3, H, W),
+    downscaled first (never up) so that its longer side is at most ``max_size`` (PIL: Lanczos; tensors:
+    antialiased bilinear, the same rounding)."""
     if isinstance(image, Image.Image):
         return to_tensor(resize_long_side(image.convert("RGB"), max_size))
     if image.dim() not in (3, 4) or image.shape[-3] != 3:
         raise ValueError(f"expected an RGB tensor (3, H, W) or (N, 3, H, W), got {tuple(image.shape)}")
-    return (image if image.dim() == 4 else image.unsqueeze(0)).detach().float().cpu()
+    x = (image if image.dim() == 4 else image.unsqueeze(0)).detach().float().cpu()
+    if max_size and max(x.shape[-2:]) > max_size:
+        factor = max_size / max(x.shape[-2:])
+        size = (max(1, round(x.shape[-2] * factor)), max(1, round(x.shape[-1] * factor)))
+        x = torch.nn.functional.interpolate(x, size=size, mode="bilinear", antialias=True, align_corners=False)
+    return x
 
 
 def like_input(batch: Tensor, image: ImageLike) -> ImageLike:
@@ -161,7 +167,7 @@ def stylize(
     """Stylise a PIL image or an RGB tensor ((3, H, W) or (N, 3, H, W) in [0, 1]) with a style model, or a
     :class:`Blend` of several (``"wave:0.6,udnie:0.4"``).
 
-    The output has the input's size (after the optional ``max_size`` downscale, PIL input only).
+    The output has the input's size (after the optional ``max_size`` downscale).
     """
     tune_allocator()
     if not 0.0 <= strength <= 1.0:
