@@ -21,12 +21,21 @@ def clean(value: Any, limit: int = 200) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def _value(value: Any) -> float | int | None:
+    """``value`` if metadata holds a number there, else None."""
+    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
 def _number(value: Any, spec: str) -> str:
-    return format(value, spec) if isinstance(value, (int, float)) and not isinstance(value, bool) else "?"
+    return "?" if _value(value) is None else format(value, spec)
+
+
+def _losses(meta: dict[str, Any]) -> dict[str, Any]:
+    return meta["final_losses"] if isinstance(meta.get("final_losses"), dict) else {}
 
 
 def _hours(seconds: Any) -> str:
-    return _number(seconds / 3600, ".2f") if isinstance(seconds, (int, float)) else "?"
+    return "?" if _value(seconds) is None else format(seconds / 3600, ".2f")
 
 
 def _options(meta: dict[str, Any]) -> TrainOptions | None:
@@ -50,19 +59,18 @@ def model_summary(name: str, path: Path) -> dict[str, Any]:
     """What ``percepta models --json`` prints for one model (metadata strings cleaned)."""
     config, meta = read_meta(path)
     opts = _options(meta)
-    losses = meta.get("final_losses") if isinstance(meta.get("final_losses"), dict) else {}
-    number = lambda v: v if isinstance(v, (int, float)) and not isinstance(v, bool) else None  # noqa: E731
+    losses = _losses(meta)
     return {"name": name, "task": config.task, "path": str(path), "arch": config.arch, "scale": config.scale,
             "style_image": clean(meta["style_image"]) if config.task == "style" and "style_image" in meta else None,
             "sr_loss": opts.loss.sr_loss if opts and config.task == "sr" else None,
-            "iterations": number(meta.get("iterations")), "train_seconds": number(meta.get("train_seconds")),
-            "train_device": clean(meta.get("train_device", "")), "final_loss": number(losses.get("total"))}  # fmt: skip
+            "iterations": _value(meta.get("iterations")), "train_seconds": _value(meta.get("train_seconds")),
+            "train_device": clean(meta.get("train_device", "")), "final_loss": _value(losses.get("total"))}  # fmt: skip
 
 
 def model_line(name: str, path: Path) -> str:
     """One line of ``percepta models``: name, task, style or scale, budget, final loss, file."""
     config, meta = read_meta(path)
-    losses = meta.get("final_losses") if isinstance(meta.get("final_losses"), dict) else {}
+    losses = _losses(meta)
     return (
         f"{clean(name, 18):18} {config.task:5} {_what(config, meta, _options(meta)):28} "
         f"{_number(meta.get('iterations'), 'd')} iters, {_number(meta.get('train_seconds'), '')} s on "
@@ -105,7 +113,7 @@ def model_card(path: Path) -> str:
             f"- budget: {meta.get('iterations')} iterations, {_number(meta.get('train_seconds', 0), '.0f')} s on "
             f"{clean(meta.get('train_device'))}{note}",
         ]
-    losses = meta.get("final_losses") if isinstance(meta.get("final_losses"), dict) else {}
+    losses = _losses(meta)
     size = path.stat().st_size / 1e6
     stored = "weights stored as fp16" if o is not None and o.half else "weights stored as fp32"
     return "\n".join(
