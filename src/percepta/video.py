@@ -107,7 +107,6 @@ def transform_video(
     when complete. The input is never overwritten, an existing output only with ``overwrite``.
     """
     import av
-    from tqdm.auto import tqdm
 
     from .fsutil import check_writable
 
@@ -130,7 +129,7 @@ def transform_video(
         with container:
             if not container.streams.video:
                 raise PerceptaError(f"{src}: no video stream in this file")
-            result = _transcode(container, src, tmp, frames_fn, batch, TemporalBlend(temporal), progress, crf, tqdm, av)
+            result = _transcode(container, src, tmp, frames_fn, batch, TemporalBlend(temporal), progress, crf)
         os.replace(tmp, dst)
     except av.error.FFmpegError as exc:
         raise PerceptaError(f"{src}: cannot process this video ({exc})") from None
@@ -141,7 +140,10 @@ def transform_video(
 
 
 def _transcode(container, src: Path, tmp: Path, frames_fn, batch: int, blend: TemporalBlend, progress: bool,
-               crf: int, tqdm, av) -> VideoResult:  # fmt: skip
+               crf: int) -> VideoResult:  # fmt: skip
+    import av
+    from tqdm.auto import tqdm
+
     vin = container.streams.video[0]
     audio_in = list(container.streams.audio)
     out = av.open(str(tmp), "w")
