@@ -28,6 +28,28 @@ $PY scripts/train_bundled_models.py --recipe gpu --parallel --styles $STYLES --d
   --time-budget "${1:-330}" --fast-budget "${2:-120}" 2>&1 | tee "$OUT/train.log"
 echo "training: $(( $(date +%s) - start )) s" | tee -a "$OUT/train.log"
 $PY scripts/style_eval_table.py --data .gpu --models-dir "$WORK/models" --device $DEVICE --out "$OUT/style_eval.md"
+if [[ -z ${SMOKE:-} ]]; then  # issue 11's CUDA checks: Table 1 on this GPU, fp16 backend vs fp32 eager
+  $PY -m percepta bench speed --device cuda --sizes 256,512,1024 --iters 100,300,500 --quick --out "$OUT/speed_cuda" \
+    2>&1 | tail -12 || true
+  $PY - <<'PYEOF' 2>&1 | tee "$OUT/cuda_backends.txt" || true
+import time, torch
+from percepta.arch import NetConfig
+from percepta.backends import run
+from percepta.modelfile import Model
+from percepta.nets import TransformNet
+model = Model(TransformNet(NetConfig.style(norm="instance", upsample="resize")).cuda().eval(), {"name": "paper"})
+for size in (256, 512, 1024):
+    x = torch.rand(1, 3, size, size)
+    diff = float((run(model, x, "fp16") - run(model, x, "eager")).abs().max())
+    times = {}
+    for b in ("eager", "fp16"):
+        run(model, x, b); torch.cuda.synchronize(); t = time.perf_counter()
+        for _ in range(20):
+            run(model, x, b)
+        torch.cuda.synchronize(); times[b] = (time.perf_counter() - t) / 20 * 1000
+    print(f"{size}: eager {times['eager']:.2f} ms, fp16 {times['fp16']:.2f} ms (with host copies), max diff {diff:.1e}")
+PYEOF
+fi
 for style in ${STYLES//,/ }; do
   tar -C "$WORK" -czf "$OUT/$style.tgz" models/"$style".safetensors models/"$style"-fast.safetensors \
     models/"$style"-training models/"$style"-fast-training 2>/dev/null || true

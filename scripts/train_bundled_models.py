@@ -19,6 +19,7 @@ from scratch and every later one warm-started from it. The shipped models then h
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import subprocess
 import sys
@@ -44,6 +45,9 @@ STYLES = {
 #: (the first stage's models washed content out; measured with ``percepta eval style`` on chicago.jpg, the
 #: wave model at 5e-5 kept more content and more style than the authors' model)
 BALANCED = {"wave": 5e-5, "starry_night": 5e-5, "the_scream": 2e-4, "udnie": 2e-4, "composition_vii": 5e-5}
+#: ``--recipe fast``: weight of the per-pixel term against the teacher's output (on the 0..1 scale, where the
+#: relu2_2 content term on the 0..255 features is far larger: 2e6 puts it at ~1/10 of the content term at the start)
+FAST_PIXEL = 2e6
 #: ``--recipe gpu``: the authors' own weights per painting (shared/data/README.md): content, style on the
 #: mean-of-Gram-entries form (``gram_reduction="mean"``), their sum-form TV weight, and their style size.
 #: Our TV is a mean on the 0..255 scale: at 256 px crops, ours = theirs / 5e-6 (percepta.losses.total_variation).
@@ -91,18 +95,37 @@ def recipe(style: str, iters: int, init_from: str | None, balanced: bool = False
     )
 
 
+def fast_recipe(style: str, iters: int, init_from: str | None, pixel: float) -> TrainOptions:
+    """The CPU ``-fast`` student of a shipped style model: the slim network (:data:`percepta.arch.FAST_STYLE_ARCH`)
+    distilled from it (``teacher``: its output is the content target, plus a per-pixel term against it) at
+    the teacher's own scale (128 px crops, the painting at 256 px) and style weight (``BALANCED``)."""
+    shipped = Path(__file__).resolve().parents[1] / "src" / "percepta" / "models" / f"{style}.safetensors"
+    opts = recipe(style, iters, init_from)
+    work = WORK / "fast"
+    return dataclasses.replace(
+        opts,
+        output=str(work / "models" / f"{style}-fast.safetensors"),
+        checkpoint=str(work / f"{style}-fast.ckpt"),
+        net=NetConfig.fast_style(),
+        loss=LossWeights(style=BALANCED[style], tv=STYLES[style][1], pixel=pixel),
+        teacher=str(shipped),
+        extra_meta={"recipe": "cpu-128 fast (scripts/train_bundled_models.py --recipe fast)",
+                    "teacher": shipped.name, "warm_start": init_from and Path(init_from).name},
+    )  # fmt: skip
+
+
 def gpu_recipe(style: str, data: Path, work: Path, iters: int, budget: float | None, device: str = "cuda",
                size: int = 256, teacher: str | None = None) -> TrainOptions:  # fmt: skip
     """The paper-size network (or, with ``teacher``, its ``-fast`` student) for one painting.
 
     Paper settings: 256 px crops, batch 4, Adam 1e-3, relu2_2 content, relu1_2..relu4_3 style. Flagged
     deviations: instance norm and resize-convolution (the authors' later models; no checkerboard), bf16
-    mixed precision on CUDA, and for ``-fast`` half width with 3 residual blocks, distilled from the full
-    model (its output is the content target).
+    mixed precision on CUDA, and for ``-fast`` the slim network (:data:`percepta.arch.FAST_STYLE_ARCH`),
+    distilled from the full model (its output is the content target).
     """
     content, style_weight, authors_tv, style_size = AUTHORS[style]
     name = f"{style}-fast" if teacher else style
-    net = NetConfig.style(norm="instance", upsample="resize", **({"width": 0.5, "blocks": 3} if teacher else {}))
+    net = NetConfig.fast_style() if teacher else NetConfig.style(norm="instance", upsample="resize")
     return TrainOptions(
         task="style", data=str(data / "photos"), output=str(work / "models" / f"{name}.safetensors"),
         style=str(data / "styles" / f"{style}.jpg"), net=net, size=size, style_size=style_size,
@@ -163,9 +186,12 @@ def main() -> None:
     parser.add_argument("--iters", type=int, default=1000, help="iterations of the first style (cpu), of each (gpu)")
     parser.add_argument("--warm-iters", type=int, default=500, help="iterations of each warm-started style")
     parser.add_argument("--styles", default=",".join(DEFAULT_STYLES))
-    parser.add_argument("--recipe", choices=("cpu", "balanced", "gpu"), default="cpu",
+    parser.add_argument("--recipe", choices=("cpu", "balanced", "fast", "gpu"), default="cpu",
                         help="cpu: the first stage; balanced: --warm-iters more from each shipped model, at BALANCED; "
+                             "fast: a -fast student of each shipped model (--iters for the first, --warm-iters for "
+                             "the others, warm-started from the first); "
                              "gpu: the paper-size network and its -fast student")  # fmt: skip
+    parser.add_argument("--pixel-weight", type=float, default=FAST_PIXEL, help="--recipe fast: the per-pixel term")
     g = parser.add_argument_group("--recipe gpu")
     g.add_argument("--data", type=Path, default=DATA, help="folder with photos/ and styles/")
     g.add_argument("--work", type=Path, default=WORK / "gpu", help="models, checkpoints and logs")
@@ -186,7 +212,9 @@ def main() -> None:
         return
     first: str | None = None
     for style in args.styles.split(","):
-        if args.recipe == "balanced":  # each style from its own first-stage model
+        if args.recipe == "fast":
+            opts = fast_recipe(style, args.iters if first is None else args.warm_iters, first, args.pixel_weight)
+        elif args.recipe == "balanced":  # each style from its own first-stage model
             shipped = Path(__file__).resolve().parents[1] / "src" / "percepta" / "models" / f"{style}.safetensors"
             opts = recipe(style, args.warm_iters, str(shipped), balanced=True)
         else:

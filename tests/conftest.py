@@ -7,6 +7,7 @@ is only for optional checks marked ``shared``, which skip cleanly where it is mi
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -24,6 +25,8 @@ CITY = PHOTOS / "lomiri_Bridge_by_Sander_Klootwijk.jpg"
 LANDSCAPE = PHOTOS / "lomiri_life_by_Aitzol_Berasategi.jpg"
 SHARED = Path(os.environ.get("PERCEPTA_TEST_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 
+# exported ONNX graphs (the CPU backend's cache) go to a fresh folder per test run, not the user's cache
+os.environ.setdefault("PERCEPTA_CACHE", tempfile.mkdtemp(prefix="percepta-test-cache-"))
 if "OMP_NUM_THREADS" not in os.environ:
     torch.set_num_threads(min(2, os.cpu_count() or 1))
 

@@ -36,6 +36,15 @@ from .hyperparams import STYLE_BLOCKS
 STYLE_ARCH = "c9s1-32,d64,d128,R128,R128,R128,R128,R128,u64,u32,c9s1-3"
 
 
+#: The slim real-time style network of the ``-fast`` models (a deviation from the paper's architecture,
+#: chosen by ``benchmarks/inference.py``'s measurements): three downsamplings instead of two, so the
+#: residual blocks run at 1/8 resolution; 8 channels at full resolution and 5x5 first and last convs
+#: instead of 32 and 9x9; padded residual convs (``residual="same"``), so no 40-pixel reflection pad.
+#: About 10k multiply-adds per pixel against ~33k for the half-width ``wave`` and ~135k for the paper's
+#: network; trained by distillation from the full model (``--teacher``), so it looks like it.
+FAST_STYLE_ARCH = "c5s1-8,d32,d64,d64,R64,R64,R64,u32,u16,u8,c5s1-3"
+
+
 def style_arch(blocks: int = STYLE_BLOCKS) -> str:
     """The paper's style network with ``blocks`` residual blocks (paper: 5)."""
     if not 1 <= blocks <= 16:
@@ -182,6 +191,29 @@ class NetConfig:
         cls, norm: Norm = "batch", upsample: Upsample = "transpose", width: float = 1.0, blocks: int = STYLE_BLOCKS
     ) -> NetConfig:
         return cls("style", style_arch(blocks), norm, upsample, "valid", width)
+
+    @classmethod
+    def fast_style(cls) -> NetConfig:
+        """The slim real-time network of the ``-fast`` models (:data:`FAST_STYLE_ARCH`): instance norm,
+        resize-convolution, padded residual blocks."""
+        return cls("style", FAST_STYLE_ARCH, "instance", "resize", "same", 1.0)
+
+    def macs_per_pixel(self) -> float:
+        """Multiply-adds of the convolutions per input pixel (padding and normalisation aside): the work
+        that bounds inference speed (``benchmarks/inference.py`` reports it as a share of the CPU's peak)."""
+        total, cin, level = 0.0, 3, 1.0  # level: this layer's pixels per input pixel
+        layers = self.layers
+        for i, layer in enumerate(layers):
+            cout = 3 if i == len(layers) - 1 else max(1, round(layer.channels * self.width))
+            if layer.op == "R":
+                total += 2 * 9 * cout * cout * level
+            else:
+                level = level / 4 if layer.op == "d" else level * 4 if layer.op == "u" else level / layer.stride**2
+                # a stride-1/2 conv touches each output pixel with ~1/4 of its taps; resize-conv with all
+                taps = 0.25 if layer.op == "u" and self.upsample == "transpose" else 1.0
+                total += layer.kernel**2 * cin * cout * level * taps
+            cin = cout
+        return total
 
     @classmethod
     def super_resolution(

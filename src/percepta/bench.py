@@ -61,10 +61,12 @@ def square_crop(path: str | os.PathLike, size: int) -> torch.Tensor:
     return to_tensor(center_square(load_rgb(path), size))
 
 
-def objective_loss(weights: LossWeights, style: torch.Tensor) -> PerceptualLoss:
-    """The perceptual objective with its style targets set (one loss network for all its layers)."""
+def objective_loss(weights: LossWeights, style: torch.Tensor, device: str | torch.device = "cpu") -> PerceptualLoss:
+    """The perceptual objective with its style targets set (one loss network for all its layers), on ``device``:
+    the network is moved before the style's Grams are computed, so both live there."""
     loss = PerceptualLoss(weights, VGG16LossNetwork(list(weights.content_layers) + list(weights.style_layers)))
-    loss.set_style(style)
+    loss = loss.to(device)
+    loss.set_style(style.to(device))
     return loss
 
 
@@ -157,7 +159,7 @@ def speed_table(
     from .nets import NetConfig, TransformNet
 
     net = (model.net if model is not None else TransformNet(NetConfig.style())).to(device).eval()
-    loss = objective_loss(LossWeights(), style.to(device)).to(device)
+    loss = objective_loss(LossWeights(), style, device)
     rows: list[SpeedRow] = []
     for size in sizes:
         x = torch.nn.functional.interpolate(content, size=(size, size), mode="bilinear", antialias=True).to(device)

@@ -165,6 +165,12 @@ def _add_train_common(p: argparse.ArgumentParser) -> None:
     g.add_argument("--device", default="cpu", help="cpu or cuda")
 
 
+def _add_backend_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--backend", choices=("auto", "eager", "compile", "onnx", "fp16"), default="auto",
+                   help="inference path: auto (ONNX Runtime on a CPU, fp16 on CUDA), eager (plain PyTorch "
+                        "fp32), compile (torch.compile), onnx, fp16 (CUDA)")  # fmt: skip
+
+
 def _add_io_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("video (an INPUT ending in .mp4, .mov, .mkv, .webm, .avi or .m4v)")
     g.add_argument("--temporal", type=_temporal, default=0.0, metavar="W",
@@ -206,6 +212,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="how -m a:0.5,b:0.5 mixes: the models' outputs (any models), or their weights (one "
                         "architecture, related models such as the bundled ones: a stronger mixed style)")  # fmt: skip
     p.add_argument("--overwrite", action="store_true", help="replace existing output files (inputs never are)")
+    p.add_argument("--tile", type=_non_negative_int, default=None,
+                   help="stylise in feathered tiles of this many pixels with shared instance-norm statistics "
+                        "(bounded memory); default: tiles of 1024 above 2048x2048 pixels; 0: never")  # fmt: skip
+    _add_backend_option(p)
     _add_io_options(p)
     p.add_argument("--device", default="cpu", help="cpu or cuda")
 
@@ -233,8 +243,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="match the output's colour histogram to the input (the paper's post-processing)",
     )
     p.add_argument("--overwrite", action="store_true", help="replace existing output files (inputs never are)")
+    _add_backend_option(p)
     _add_io_options(p)
     p.add_argument("--device", default="cpu", help="cpu or cuda")
+
+    p = sub.add_parser("export", help="write a model as ONNX or TorchScript (dynamic height and width)")
+    p.add_argument("model", metavar="MODEL", help="model name or .safetensors file")
+    p.add_argument("--format", choices=("onnx", "torchscript"), default="onnx", help="default onnx")
+    p.add_argument("-o", "--output", required=True, help="file to write (.onnx, or .pt for TorchScript)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing OUTPUT")
 
     p = sub.add_parser("eval", help="evaluate models")
     esub = p.add_subparsers(dest="task", metavar="TASK", required=True)
@@ -346,6 +363,20 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--iters", type=_positive_int, default=200)
     b.add_argument("--out", default="bench-out")
 
+    p = sub.add_parser("serve", help="a web page and HTTP API for stylize and upscale (needs percepta[serve])")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default %(default)s: this machine only)")
+    p.add_argument("--port", type=int, default=8000, help="TCP port (default %(default)s)")
+    p.add_argument("--workers", type=_positive_int, default=1, help="images processed at once (default 1)")
+    p.add_argument("--queue", type=_non_negative_int, default=8, help="requests that may wait; more: 503 (default 8)")
+    p.add_argument("--timeout", type=_duration, default=120.0, help="answer within this or 504 (default 120s)")
+    p.add_argument("--max-upload-mb", type=_rate, default=20.0, help="largest upload in MiB; more: 413 (default 20)")
+    p.add_argument("--max-pixels", type=_positive_int, default=40_000_000, help="largest upload in pixels (40M)")
+    p.add_argument("--max-side", type=_positive_int, default=1024, help="longest side of a stylised result (1024)")
+    p.add_argument("--max-output-pixels", type=_positive_int, default=4_000_000,
+                   help="largest super-resolution result in pixels (default 4M)")  # fmt: skip
+    p.add_argument("--max-connections", type=_positive_int, default=128, help="open connections (default 128)")
+    p.add_argument("--device", default="cpu", help="cpu or cuda")
+
     p = sub.add_parser("info", help="versions, and where the VGG-16 weights come from")
     p.add_argument("--json", action="store_true", help="one JSON object")
     sub.add_parser("fetch-weights", help="download torchvision's VGG-16 IMAGENET1K_FEATURES (needs internet)")
@@ -431,8 +462,9 @@ def _is_video_run(args: argparse.Namespace) -> bool:
 def _cmd_stylize(args: argparse.Namespace) -> None:
     from .infer import Blend, stylize, stylize_files
 
-    blend = Blend.load(args.model, args.device, args.blend)
-    options = {"max_size": args.max_size, "preserve_colors": args.preserve_color, "strength": args.strength}
+    blend = Blend.load(args.model, args.device, args.blend, args.backend)
+    options = {"max_size": args.max_size, "preserve_colors": args.preserve_color, "strength": args.strength,
+               "tile": args.tile}  # fmt: skip
     if _is_video_run(args):
         _run_video(args, lambda x: stylize(x, blend, **options))
         return
@@ -478,10 +510,26 @@ def _cmd_upscale(args: argparse.Namespace) -> None:
 
         model = load_model(_sr_model_and_scale(args.model, args.scale), args.device)
         _run_video(args, lambda x: upscale(x, model, tile=args.tile, overlap=args.overlap,
-                                           match_histogram=args.match_histogram))  # fmt: skip
+                                           match_histogram=args.match_histogram, backend=args.backend))  # fmt: skip
         return
     _run_files(args, upscale_files, _sr_model_and_scale(args.model, args.scale), tile=args.tile,
-               overlap=args.overlap, match_histogram=args.match_histogram)  # fmt: skip
+               overlap=args.overlap, match_histogram=args.match_histogram, backend=args.backend)  # fmt: skip
+
+
+def _cmd_export(args: argparse.Namespace) -> None:
+    from .export import export_model
+    from .fsutil import check_writable
+    from .modelfile import load_model
+
+    out = Path(args.output)
+    if out.exists() and not args.overwrite:
+        raise PerceptaError(f"{out} already exists; pass --overwrite to replace")
+    check_writable(out)
+    model = load_model(args.model)
+    if getattr(model.net, "kind", None):
+        raise PerceptaError(f"{args.model} is already an exported graph; export its .safetensors model")
+    path = export_model(model, args.format, out)
+    print(f"{path}  ({args.format}, {model.name}, dynamic height and width; {path.stat().st_size / 1e6:.1f} MB)")
 
 
 def _cmd_eval(args: argparse.Namespace) -> None:
@@ -668,8 +716,27 @@ def _cmd_fetch_weights(args: argparse.Namespace) -> None:
     print(fetch_torchvision_weights())
 
 
+def _cmd_serve(args: argparse.Namespace) -> None:
+    from importlib.util import find_spec
+
+    missing = [n for n in ("fastapi", "uvicorn") if find_spec(n) is None]
+    if find_spec("python_multipart") is None and find_spec("multipart") is None:
+        missing.append("python-multipart")
+    if missing:
+        raise PerceptaError(f"percepta serve needs {', '.join(missing)}: pip install 'percepta[serve]'")
+    if not 0 <= args.port <= 65535:
+        raise PerceptaError(f"--port must be between 0 and 65535, not {args.port}")
+    from .serve.app import ServeConfig, serve
+
+    config = ServeConfig(workers=args.workers, queue=args.queue, timeout=args.timeout, device=args.device,
+                         max_upload_bytes=round(args.max_upload_mb * 2**20), max_pixels=args.max_pixels,
+                         max_side=args.max_side, max_output_pixels=args.max_output_pixels)  # fmt: skip
+    serve(config, args.host, args.port, args.max_connections)
+
+
 COMMANDS = {
     "stylize": _cmd_stylize,
+    "export": _cmd_export,
     "sheet": _cmd_sheet,
     "upscale": _cmd_upscale,
     "eval": _cmd_eval,
@@ -679,6 +746,7 @@ COMMANDS = {
     "bench": _cmd_bench,
     "info": _cmd_info,
     "fetch-weights": _cmd_fetch_weights,
+    "serve": _cmd_serve,
 }
 
 

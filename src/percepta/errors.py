@@ -15,3 +15,8 @@ class ModelFileError(PerceptaError):
 
 class WeightsError(PerceptaError):
     """The VGG-16 loss-network weights cannot be found or do not match."""
+
+
+class ImageTooLargeError(ImageError):
+    """An input image has more pixels than the limit (checked from its header), or trips the decompression-bomb
+    guard: a limit the caller set, not a damaged file (``percepta serve`` answers 413 for it, 400 for others)."""

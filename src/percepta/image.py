@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from .errors import ImageError, PerceptaError
+from .errors import ImageError, ImageTooLargeError, PerceptaError
 from .fsutil import atomic_write
 
 if TYPE_CHECKING:  # torch is imported lazily: decoding alone should not pay for it
@@ -62,8 +62,8 @@ def _one_line(text: object) -> str:
     return " ".join(str(text).split())
 
 
-def _fail(path: str | os.PathLike, cause: object) -> ImageError:
-    return ImageError(_one_line(f"{os.fspath(path)}: {cause}"))
+def _fail(path: str | os.PathLike, cause: object, error: type[ImageError] = ImageError) -> ImageError:
+    return error(_one_line(f"{os.fspath(path)}: {cause}"))
 
 
 @dataclass(frozen=True)
@@ -147,7 +147,8 @@ def load_image(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> LoadedI
 
     Raises ImageError (one line, naming the file) if the file is missing, a directory,
     empty, not an image, truncated/corrupt, larger than ``max_pixels`` or of an
-    unsupported mode.  The pixel limit is checked from the header before decoding.
+    unsupported mode.  The pixel limit is checked from the header before decoding; going over it
+    (or over Pillow's decompression-bomb guard) raises the subclass :class:`ImageTooLargeError`.
     Conversions: L/1/P/YCbCr/HSV/LAB -> RGB; RGBA/LA/P or L with transparency -> RGB +
     alpha; 16-bit grey scaled by 255/65535 (rounded); 32-bit float grey taken as 0..1
     if its max is <= 1, else 0..255; CMYK through its embedded ICC profile if any.
@@ -162,13 +163,27 @@ def load_image(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> LoadedI
             raise _fail(p, "file is empty (0 bytes)")
     except OSError as e:
         raise _fail(p, f"cannot access file ({e.strerror or e})") from e
+    return _decode(p, os.fspath(p), max_pixels, os.fspath(path))
+
+
+def decode_image(data: bytes, name: str = "image", max_pixels: int = MAX_PIXELS) -> LoadedImage:
+    """:func:`load_image` for an image held in memory (an upload): the same checks, conversions and errors,
+    which name the image ``name``; an empty ``data`` is an :class:`ImageError` too."""
+    if not data:
+        raise _fail(name, "file is empty (0 bytes)")
+    return _decode(io.BytesIO(data), name, max_pixels, name)
+
+
+def _decode(source: Path | io.BytesIO, p: str, max_pixels: int, path: str) -> LoadedImage:
+    """Decode ``source`` (a file, or bytes in memory) as :func:`load_image` describes; errors name ``p``."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(p) as im:
+            with Image.open(source) as im:
                 w, h = im.size
                 if w * h > max_pixels:
-                    raise _fail(p, f"image is {w}x{h} = {w * h} pixels, over the limit of {max_pixels} pixels")
+                    why = f"image is {w}x{h} = {w * h} pixels, over the limit of {max_pixels} pixels"
+                    raise _fail(p, why, ImageTooLargeError)
                 try:
                     im.load()  # full decode: detects truncation and corruption
                 except (OSError, SyntaxError, ValueError, EOFError, IndexError, struct_error) as e:
@@ -184,7 +199,7 @@ def load_image(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> LoadedI
     except ImageError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-        raise _fail(p, f"image is too large (decompression-bomb guard: {_one_line(e)})") from e
+        raise _fail(p, f"image is too large (decompression-bomb guard: {_one_line(e)})", ImageTooLargeError) from e
     except UnidentifiedImageError as e:
         raise _fail(p, "not a recognised image file (supported: JPEG, PNG, WebP, BMP, TIFF, GIF)") from e
     except OSError as e:
@@ -197,7 +212,7 @@ def load_image(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> LoadedI
         rgb = rgb.transpose(method)
         alpha = alpha.transpose(method) if alpha is not None else None
     rgb.info.clear()  # drop EXIF/ICC so a later save cannot re-rotate or re-tag the pixels
-    return LoadedImage(rgb=rgb, alpha=alpha, path=os.fspath(path))
+    return LoadedImage(rgb=rgb, alpha=alpha, path=path)
 
 
 def load_rgb(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> Image.Image:

@@ -11,6 +11,7 @@ on past a file that fails, reporting it.
 
 from __future__ import annotations
 
+import copy
 import os
 import time
 from collections.abc import Callable, Iterable
@@ -27,6 +28,7 @@ from .fsutil import check_writable
 from .image import SAVE_FORMATS, images_in, load_image, resize_long_side, save_image, to_pil, to_tensor
 from .modelfile import Model, load_model
 from .runtime import tune_allocator
+from .tiling import OVERLAP, TILE, TILE_ABOVE, run_tiled, shared_statistics
 
 #: Larger inputs are refused (ask for ``max_size``): the style network's activations would not fit.
 MAX_INFERENCE_PIXELS = 16_000_000
@@ -76,11 +78,31 @@ def preserve_color(styled: Tensor, original: Tensor) -> Tensor:
     return torch.stack([r, g, b], 1).clamp(0.0, 1.0)
 
 
-@torch.inference_mode()
-def run_network(model: Model, x: Tensor) -> Tensor:
-    """One forward pass of ``model`` on (N, 3, H, W) in [0, 1], on the model's device; the result on the CPU."""
-    device = next(model.net.parameters()).device
-    return model.net(x.to(device)).cpu()
+def run_network(model: Model, x: Tensor, backend: str = "auto") -> Tensor:
+    """One forward pass of ``model`` on (N, 3, H, W) in [0, 1] with the tuned inference path
+    (:mod:`percepta.backends`; ``backend="eager"`` is the plain fp32 network); the result on the CPU."""
+    from .backends import run
+
+    return run(model, x, backend)
+
+
+def run_style_tiled(model: Model, x: Tensor, tile: int, overlap: int = OVERLAP) -> Tensor:
+    """A style network on ``x`` in feathered tiles, every instance-norm layer using statistics of the whole
+    (downscaled) image (:mod:`percepta.tiling`); bounded memory for any size. Runs eager on a private copy
+    of the network, so concurrent callers of one shared model do not disturb each other."""
+    if getattr(model.net, "kind", None) and model.config.norm == "instance":
+        raise ImageError(
+            f"{x.shape[-1]}x{x.shape[-2]} needs tiling, which an exported instance-norm graph cannot do "
+            "without seams; use the .safetensors model or a smaller --max-size"
+        )
+    align = model.config.down_factor
+    overlap = min(overlap, tile // 4)  # small tiles (tests, tiny machines): a quarter of the tile
+    if getattr(model.net, "kind", None):
+        return run_tiled(lambda t: run_network(model, t), x, tile, overlap, align)
+    net = copy.deepcopy(model.net).eval()
+    device = next(net.parameters()).device
+    with shared_statistics(net, x), torch.inference_mode():
+        return run_tiled(lambda t: net(t.to(device)).float().cpu(), x, tile, overlap, align)
 
 
 @dataclass
@@ -98,6 +120,7 @@ class Blend:
     models: list[Model]
     weights: list[float]
     mode: str = "outputs"
+    backend: str = "auto"
 
     def __post_init__(self) -> None:
         if self.mode not in ("outputs", "weights"):
@@ -125,12 +148,14 @@ class Blend:
         return ",".join(f"{m.name}:{w:.3g}" for m, w in zip(self.models, self.weights))
 
     @classmethod
-    def load(cls, spec: str | os.PathLike | Model | Blend, device: str = "cpu", mode: str = "outputs") -> Blend:
-        """A model name or file, or ``name[:weight],name[:weight],...``."""
+    def load(
+        cls, spec: str | os.PathLike | Model | Blend, device: str = "cpu", mode: str = "outputs", backend: str = "auto"
+    ) -> Blend:
+        """A model name or file, or ``name[:weight],name[:weight],...``; ``backend``: see :mod:`percepta.backends`."""
         if isinstance(spec, Blend):
             return spec
         if isinstance(spec, Model) or Path(spec).is_file() or ("," not in str(spec) and ":" not in str(spec)):
-            return cls([load_model(spec, device)], [1.0], mode)
+            return cls([load_model(spec, device)], [1.0], mode, backend)
         models, weights = [], []
         for part in str(spec).split(","):
             name, _, weight = part.strip().rpartition(":") if ":" in part else (part.strip(), "", "1")
@@ -144,14 +169,19 @@ class Blend:
                 raise PerceptaError(f"bad blend {spec!r}: weights must be positive, not {weight}")
             models.append(load_model(name, device))
             weights.append(value)
-        return cls(models, [w / sum(weights) for w in weights], mode)
+        return cls(models, [w / sum(weights) for w in weights], mode, backend)
 
-    def __call__(self, x: Tensor) -> Tensor:
+    def __call__(self, x: Tensor, tile: int = 0) -> Tensor:
+        """The blend on ``x``; with ``tile`` > 0, each network runs in tiles (:func:`run_style_tiled`)."""
+
+        def one(model: Model) -> Tensor:
+            return run_style_tiled(model, x, tile) if tile else run_network(model, x, self.backend)
+
         if self._mixed is not None:
-            return run_network(self._mixed, x)
-        out = run_network(self.models[0], x) * self.weights[0]
+            return one(self._mixed)
+        out = one(self.models[0]) * self.weights[0]
         for model, weight in zip(self.models[1:], self.weights[1:]):
-            out += run_network(model, x) * weight
+            out += one(model) * weight
         return out
 
 
@@ -163,26 +193,39 @@ def stylize(
     preserve_colors: bool = False,
     strength: float = 1.0,
     device: str = "cpu",
+    backend: str = "auto",
+    tile: int | None = None,
 ) -> ImageLike:
     """Stylise a PIL image or an RGB tensor ((3, H, W) or (N, 3, H, W) in [0, 1]) with a style model, or a
     :class:`Blend` of several (``"wave:0.6,udnie:0.4"``).
 
-    The output has the input's size (after the optional ``max_size`` downscale).
+    The output has the input's size (after the optional ``max_size`` downscale). ``backend``: the inference
+    path (:mod:`percepta.backends`; ``auto`` is the fastest here). ``tile``: run in feathered tiles of this
+    many pixels with shared instance-norm statistics (:mod:`percepta.tiling`); ``None`` tiles images over
+    :data:`~percepta.tiling.TILE_ABOVE` pixels, ``0`` never tiles.
     """
     tune_allocator()
     if not 0.0 <= strength <= 1.0:
         raise ValueError(f"strength must be between 0 and 1, not {strength}")
-    model = Blend.load(model, device)
+    if tile is not None and tile < 0:
+        raise ValueError(f"tile must be >= 0, not {tile}")
+    model = Blend.load(model, device, backend=backend)
     if model.task != "style":
         bad = next(m for m in model.models if m.task != "style")
         raise PerceptaError(f"{bad.name} is a {bad.task} model, not a style model")
     x = as_batch(image, max_size)
-    if x.shape[-2] * x.shape[-1] > MAX_INFERENCE_PIXELS:
+    pixels = x.shape[-2] * x.shape[-1]
+    if tile is None:
+        tile = TILE if pixels > TILE_ABOVE else 0
+    tile = tile if tile and max(x.shape[-2:]) > tile else 0
+    limit = MAX_OUTPUT_PIXELS if tile else MAX_INFERENCE_PIXELS
+    if pixels > limit:
+        how = "in tiles" if tile else "untiled; tiles allow more"
         raise ImageError(
-            f"{x.shape[-1]}x{x.shape[-2]} is too large to stylise in memory "
-            f"(limit {MAX_INFERENCE_PIXELS:,} pixels); use max_size / --max-size"
+            f"{x.shape[-1]}x{x.shape[-2]} is too large to stylise (limit {limit:,} pixels {how}); "
+            "use max_size / --max-size"
         )
-    y = model(x)
+    y = model(x, tile)
     if preserve_colors:
         y = preserve_color(y, x)
     if strength < 1.0:

@@ -35,6 +35,8 @@ if TYPE_CHECKING:
 FORMAT = "percepta-model"
 FORMAT_VERSION = 1
 SUFFIX = ".safetensors"
+#: files written by ``percepta export`` (:mod:`percepta.export`), loadable as models by path
+EXPORTED_SUFFIXES = (".onnx", ".pt", ".ts")
 BUNDLED_DIR = Path(__file__).resolve().parent / "models"
 #: A header larger than this is not a percepta model's (theirs are a few kB; safetensors' own cap is 100 MB).
 MAX_HEADER_BYTES = 16_000_000
@@ -140,7 +142,13 @@ def _meta(path: Path, header: dict[str, str]) -> dict[str, Any]:
 
 
 def read_meta(path: str | os.PathLike) -> tuple[NetConfig, dict[str, Any]]:
-    """Config and metadata of a model file, from its header only (see :func:`read_header`)."""
+    """Config and metadata of a model file, from its header only (see :func:`read_header`); an exported
+    graph (``.onnx``, ``.pt``) is loaded for its metadata."""
+    if Path(path).suffix.lower() in EXPORTED_SUFFIXES:
+        from .export import load_exported
+
+        model = load_exported(path)
+        return model.config, model.meta
     header = read_header(path)
     return _config(Path(path), header), _meta(Path(path), header)
 
@@ -228,4 +236,9 @@ def load_model(name_or_path: str | os.PathLike | Model, device: str | torch.devi
 
     if isinstance(name_or_path, Model):
         return name_or_path
-    return load_model_file(resolve_model(name_or_path), check_device(str(device)))
+    path = resolve_model(name_or_path)
+    if path.suffix.lower() in EXPORTED_SUFFIXES:  # an exported graph (percepta export): runs on the CPU
+        from .export import load_exported
+
+        return load_exported(path)
+    return load_model_file(path, check_device(str(device)))

@@ -59,7 +59,7 @@ def match_histograms(output: Tensor, reference: Tensor) -> Tensor:
     return torch.stack(matched).clamp(0.0, 1.0)
 
 
-def _untiled(model: Model, x: Tensor) -> Tensor:
+def _untiled(model: Model, x: Tensor, backend: str = "auto") -> Tensor:
     s = model.config.scale
     pixels = x.shape[-2] * x.shape[-1] * s * s
     if pixels > MAX_INFERENCE_PIXELS:
@@ -68,22 +68,22 @@ def _untiled(model: Model, x: Tensor) -> Tensor:
             f"{x.shape[-1]}x{x.shape[-2]} x{s} is too large to upscale in one piece "
             f"(output limit {MAX_INFERENCE_PIXELS:,} pixels); {why}"
         )
-    return run_network(model, x)
+    return run_network(model, x, backend)
 
 
-def _tiled(model: Model, x: Tensor, tile: int, overlap: int) -> Tensor:
+def _tiled(model: Model, x: Tensor, tile: int, overlap: int, backend: str = "auto") -> Tensor:
     """Run ``model`` on overlapping tiles of ``x`` and paste the cropped outputs together."""
     n, _, h, w = x.shape
     s = model.config.scale
     if h <= tile and w <= tile:
-        return run_network(model, x)
+        return run_network(model, x, backend)
     out = torch.empty(n, 3, h * s, w * s)
     for top in range(0, h, tile):
         for left in range(0, w, tile):
             bottom, right = min(top + tile, h), min(left + tile, w)
             t0, l0 = max(top - overlap, 0), max(left - overlap, 0)
             t1, l1 = min(bottom + overlap, h), min(right + overlap, w)
-            y = run_network(model, x[:, :, t0:t1, l0:l1])
+            y = run_network(model, x[:, :, t0:t1, l0:l1], backend)
             dy, dx = (top - t0) * s, (left - l0) * s
             out[:, :, top * s : bottom * s, left * s : right * s] = y[
                 :, :, dy : dy + (bottom - top) * s, dx : dx + (right - left) * s
@@ -99,6 +99,7 @@ def upscale(
     overlap: int = 16,
     match_histogram: bool = False,
     device: str = "cpu",
+    backend: str = "auto",
 ) -> ImageLike:
     """Super-resolve a PIL image or an RGB tensor ((3, H, W) or (N, 3, H, W) in [0, 1]).
 
@@ -106,6 +107,7 @@ def upscale(
     Returns the input's kind, of size (H * scale, W * scale). ``tile`` (low-resolution pixels, 0 = off)
     and ``overlap`` (context per side) bound memory (see the module docstring; instance-norm models
     run untiled). ``match_histogram``: match the output's colours to the input's (paper section 4.2).
+    ``backend``: the inference path (:mod:`percepta.backends`).
     """
     tune_allocator()
     if tile < 0 or overlap < 0:
@@ -122,9 +124,9 @@ def upscale(
             f"over the limit of {MAX_OUTPUT_PIXELS / 1e6:.0f} MP; downscale the input first"
         )
     if tile and model.config.norm != "instance":
-        y = _tiled(model, x, tile, overlap)
+        y = _tiled(model, x, tile, overlap, backend)
     else:
-        y = _untiled(model, x)
+        y = _untiled(model, x, backend)
     if match_histogram:
         y = match_histograms(y, x)
     return like_input(y, image)

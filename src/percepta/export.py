@@ -1,0 +1,221 @@
+"""Export a transformation network to ONNX or TorchScript, and load such files back as models.
+
+The exported graph is the whole forward pass of :class:`percepta.nets.TransformNet` for any height and
+width (both dynamic, like the batch): reflection-pad by the network's ``pad`` plus up to a multiple of
+its downsampling factor, the body, the output layer (the paper's scaled tanh, or bicubic skip + clamp for
+SR), and the crop back to ``scale`` times the input's size. It is written without data-dependent Python
+control flow (:class:`ExportGraph`), so tracers record the shape arithmetic instead of specialising it.
+One restriction remains, stored in the file as ``min_side``: both sides must be at least
+:func:`min_side` pixels (the reflection pad must be smaller than the image); percepta pads smaller
+inputs itself before running such a file.
+
+ONNX files are written by the public ``torch.onnx.export`` (the dynamo exporter, opset 18) and carry
+percepta's config and metadata in ``metadata_props``; TorchScript files come from ``torch.jit.trace``
+with the same metadata as extra files. ``percepta stylize -m model.onnx`` (or ``.pt``) runs them through
+:func:`load_exported`.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ._version import __version__
+from .arch import NetConfig
+from .errors import ModelFileError, PerceptaError
+from .fsutil import atomic_write
+
+FORMATS = ("onnx", "torchscript")
+SUFFIXES = {".onnx": "onnx", ".pt": "torchscript", ".ts": "torchscript"}
+OPSET = 18
+#: TorchScript extra-file name holding the JSON metadata
+_TS_META = "percepta.json"
+
+
+def min_side(config: NetConfig) -> int:
+    """The smallest height and width an exported graph accepts: the reflection pad (``pad`` plus up to
+    ``down_factor - 1``) must stay below the image's size, and the coarsest level needs 2 cells."""
+    f = config.down_factor
+    return max(config.pad + f, 2 * f, 2)
+
+
+class ExportGraph(nn.Module):
+    """:meth:`TransformNet.forward` without Python branches on the input's size, for tracing exporters.
+
+    Equal to the network's own forward for every input of at least :func:`min_side` pixels per side.
+    """
+
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.net = net
+        self.config: NetConfig = net.config
+
+    def forward(self, x: Tensor) -> Tensor:
+        h, w = x.shape[2], x.shape[3]
+        f, p, s = self.config.down_factor, self.config.pad, self.config.scale
+        extra_h, extra_w = (f - h % f) % f, (f - w % f) % f
+        x = F.pad(x, (p, p + extra_w, p, p + extra_h), mode="reflect")
+        y = self.net.body(x)
+        if self.config.skip == "bicubic":
+            y = y + F.interpolate(x, scale_factor=s, mode="bicubic", align_corners=False)
+            return y[:, :, : h * s, : w * s].clamp(0.0, 1.0)
+        y = (torch.tanh(y) + 1.0) / 2.0
+        return y[:, :, : h * s, : w * s]
+
+
+def _metadata(model: Any) -> dict[str, str]:
+    return {
+        "format": "percepta-exported",
+        "percepta_version": __version__,
+        "name": model.name,
+        "config": json.dumps(model.config.to_dict()),
+        "meta": json.dumps(model.meta, default=str),
+        "min_side": str(min_side(model.config)),
+    }
+
+
+def onnx_bytes(model: Any, dynamo: bool = True) -> bytes:
+    """The model's :class:`ExportGraph` as an ONNX file's bytes (float32, dynamic batch, height and width).
+
+    ``dynamo=True`` is ``torch.onnx``'s current exporter (``percepta export``); it takes 10-15 s per network
+    on a 2-core CPU. ``dynamo=False`` is the TorchScript-based one, deprecated but 30-100x faster, which the
+    CPU backend's cache uses when this torch still has it; both graphs match the network within 1e-5 (tested).
+    """
+    graph = ExportGraph(model.net).cpu().eval()
+    side, smallest = max(64, min_side(model.config) * 2), min_side(model.config)
+    example = torch.rand(2, 3, side, side + 4)  # sizes other than 0 and 1, which the exporter would specialise
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if dynamo:
+            dims = {2: torch.export.Dim("height", min=smallest), 3: torch.export.Dim("width", min=smallest)}
+            program = torch.onnx.export(
+                graph, (example,), dynamo=True, opset_version=OPSET, input_names=["image"], output_names=["output"],
+                dynamic_shapes={"x": {0: torch.export.Dim("batch", min=1), **dims}}, verbose=False,
+            )  # fmt: skip
+            proto = program.model_proto
+        else:
+            import onnx
+
+            buffer = io.BytesIO()
+            axes = {0: "batch", 2: "height", 3: "width"}
+            torch.onnx.export(graph, (example,), buffer, dynamo=False, opset_version=OPSET, input_names=["image"],
+                              output_names=["output"], dynamic_axes={"image": axes, "output": axes})  # fmt: skip
+            proto = onnx.load_from_string(buffer.getvalue())
+    for key, value in _metadata(model).items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value
+    return proto.SerializeToString()
+
+
+def export_model(model: Any, fmt: str, path: str | os.PathLike) -> Path:
+    """Write ``model`` (a :class:`percepta.modelfile.Model`) as ``fmt`` (``onnx`` or ``torchscript``) to ``path``
+    atomically, and check the file reproduces the network on an odd-sized input (within 1e-4)."""
+    if fmt not in FORMATS:
+        raise PerceptaError(f"export format must be one of {', '.join(FORMATS)}, not {fmt!r}")
+    path = Path(path)
+    if fmt == "onnx":
+        data = onnx_bytes(model)
+        with atomic_write(path) as fh:
+            fh.write(data)
+    else:
+        graph = ExportGraph(model.net).cpu().eval()
+        side = max(64, min_side(model.config) * 2)
+        with warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter("ignore")  # torch.jit is deprecated in favour of torch.export, still supported
+            traced = torch.jit.trace(graph, torch.rand(1, 3, side, side + 4), check_trace=False)
+            with atomic_write(path) as fh:
+                torch.jit.save(traced, fh, _extra_files={_TS_META: json.dumps(_metadata(model))})
+    check = load_exported(path)
+    side = min_side(model.config) + 7
+    x = torch.rand(1, 3, side, side + 10)
+    with torch.inference_mode():
+        want = model.net.cpu()(x)
+        got = check.net(x)
+    if got.shape != want.shape or float((got - want).abs().max()) > 1e-4:
+        path.unlink(missing_ok=True)
+        raise PerceptaError(f"the exported {fmt} graph does not reproduce {model.name}; nothing written")
+    return path
+
+
+class ExportedNet(nn.Module):
+    """An exported graph (ONNX Runtime session or TorchScript module) behind :class:`TransformNet`'s interface:
+    ``config`` and ``forward`` on (N, 3, H, W) float32 in [0, 1] for any H x W (small inputs padded here)."""
+
+    def __init__(self, config: NetConfig, kind: str, runner: Any, smallest: int) -> None:
+        super().__init__()
+        self.config, self.kind, self.runner, self.min_side = config, kind, runner, smallest
+
+    def forward(self, x: Tensor) -> Tensor:
+        h, w = x.shape[-2:]
+        s = self.config.scale
+        if min(h, w) < self.min_side:  # the graph's reflection pad needs a larger image: repeat-pad it first
+            from .nets import _reflect_pad
+
+            x = _reflect_pad(x, (0, max(0, self.min_side - w), 0, max(0, self.min_side - h)))
+        x = x.detach().float().cpu().contiguous()
+        if self.kind == "onnx":
+            y = torch.from_numpy(self.runner.run(None, {"image": x.numpy()})[0])
+        else:
+            y = self.runner(x)
+        return y[:, :, : h * s, : w * s]
+
+
+def onnx_session(data: bytes | str | os.PathLike, threads: int | None = None) -> Any:
+    """An ONNX Runtime CPU session with all graph optimisations and ``threads`` (default: torch's) threads."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.intra_op_num_threads = threads or torch.get_num_threads()
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    source = data if isinstance(data, bytes) else str(data)
+    return ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
+
+
+def load_exported(path: str | os.PathLike) -> Any:
+    """A :class:`percepta.modelfile.Model` running an exported ``.onnx`` or TorchScript file."""
+    from .modelfile import Model
+
+    path = Path(path)
+    kind = SUFFIXES.get(path.suffix.lower())
+    if kind is None:
+        raise ModelFileError(f"{path}: not an exported model (expected {', '.join(SUFFIXES)})")
+    try:
+        if kind == "onnx":
+            import onnx
+
+            proto = onnx.load(str(path), load_external_data=False)
+            meta = {p.key: p.value for p in proto.metadata_props}
+            runner = onnx_session(proto.SerializeToString())
+        else:
+            extra = {_TS_META: ""}
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                runner = torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
+            meta = json.loads(extra[_TS_META] or "{}")
+    except (OSError, RuntimeError, ValueError, TypeError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ModelFileError(f"{path}: cannot load the exported model ({first[:200]})") from None
+    except Exception as exc:  # noqa: BLE001 -- onnx and onnxruntime raise their own exception types
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ModelFileError(f"{path}: cannot load the exported model ({first[:200]})") from None
+    if meta.get("format") != "percepta-exported":
+        raise ModelFileError(f"{path}: not exported by percepta (no percepta metadata); use `percepta export`")
+    try:
+        config = NetConfig(**json.loads(meta["config"]))
+        info = json.loads(meta.get("meta") or "{}")
+        smallest = int(meta.get("min_side") or min_side(config))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ModelFileError(f"{path}: malformed percepta metadata ({exc})") from None
+    net = ExportedNet(config, kind, runner, smallest)
+    info = {**(info if isinstance(info, dict) else {}), "name": meta.get("name") or path.stem, "exported": kind}
+    return Model(net.eval(), info, path)
