@@ -10,6 +10,7 @@ ECCV 2016. Public API::
     big = percepta.upscale(pil_image, "sr_x4_feat")          # super-resolution x4 (or sr_x8_feat)
     report = percepta.evaluate_sr(["photo.jpg"], 4, ["sr_x4_pixel"])  # PSNR / SSIM / relu2_2 vs bicubic
     scores = percepta.evaluate_style(["out.jpg"], ["photo.jpg"], "painting.jpg")  # content loss, style ratio
+    percepta.export_model(percepta.load_model("wave"), "onnx", "wave.onnx")  # dynamic H x W, runs in onnxruntime
     percepta.train_style(TrainOptions("style", "photos/", "mine.safetensors", style="painting.jpg"))
 
 Each name is imported on first use (PEP 562), so ``import percepta`` and the command line's ``--help``
@@ -32,12 +33,12 @@ _API = {
     "evaluate_sr": ("evaluate", "evaluate_sr"), "evaluate_style": ("evaluate", "evaluate_style"),
     "LossWeights": ("hyperparams", "LossWeights"),
     "TrainOptions": ("train.options", "TrainOptions"), "train_style": ("train.loop", "train_style"),
-    "train_sr": ("train.loop", "train_sr"),
+    "train_sr": ("train.loop", "train_sr"), "export_model": ("export", "export_model"),
 }  # fmt: skip
 
 __all__ = [
     "ImageError", "LossWeights", "Model", "ModelFileError", "NetConfig", "PerceptaError", "TrainOptions",
-    "WeightsError", "__version__", "degrade", "evaluate_sr", "evaluate_style", "load_model", "optimize",
+    "WeightsError", "__version__", "degrade", "evaluate_sr", "evaluate_style", "export_model", "load_model", "optimize",
     "reconstruct", "stylize", "train_sr", "train_style", "upscale",
 ]  # fmt: skip
 
@@ -45,6 +46,7 @@ if TYPE_CHECKING:
     from .arch import NetConfig
     from .data import degrade
     from .evaluate import evaluate_sr, evaluate_style
+    from .export import export_model
     from .hyperparams import LossWeights
     from .infer import stylize
     from .modelfile import Model, load_model

@@ -37,12 +37,15 @@ STYLE_ARCH = "c9s1-32,d64,d128,R128,R128,R128,R128,R128,u64,u32,c9s1-3"
 
 
 #: The slim real-time style network of the ``-fast`` models (a deviation from the paper's architecture,
-#: chosen by ``benchmarks/inference.py``'s measurements): three downsamplings instead of two, so the
-#: residual blocks run at 1/8 resolution; 8 channels at full resolution and 5x5 first and last convs
-#: instead of 32 and 9x9; padded residual convs (``residual="same"``), so no 40-pixel reflection pad.
-#: About 10k multiply-adds per pixel against ~33k for the half-width ``wave`` and ~135k for the paper's
-#: network; trained by distillation from the full model (``--teacher``), so it looks like it.
-FAST_STYLE_ARCH = "c5s1-8,d32,d64,d64,R64,R64,R64,u32,u16,u8,c5s1-3"
+#: chosen by measuring candidates with ONNX Runtime on a 2-core CPU): three stride-2 downsamplings, the
+#: first straight from the RGB input (a 3x3 stride-2 conv with 16 filters sees every input value of its
+#: 2x2 cell, so nothing is lost), so the residual blocks run at 1/8 resolution; 8 channels and a 3x3 output
+#: conv at full resolution instead of 32 and 9x9; padded residual convs (``residual="same"``), so no
+#: 40-pixel reflection pad. About 8k multiply-adds per pixel against ~33k for the half-width ``wave`` and
+#: ~126k for the paper's network; trained by distillation from the full model (``--teacher``), so that it
+#: looks like it. (An earlier candidate with a full-resolution 5x5 input conv and 5x5 output conv, 10k
+#: multiply-adds, ran 1.3x slower: small-channel convolutions at full resolution are memory-bound.)
+FAST_STYLE_ARCH = "d16,d32,d64,R64,R64,R64,u32,u16,u8,c3s1-3"
 
 
 def style_arch(blocks: int = STYLE_BLOCKS) -> str:

@@ -88,13 +88,18 @@ def model_card(path: Path) -> str:
     elif config.task == "style":
         w = o.loss
         warm = f"; warm-started from `{clean(meta['warm_start'])}`" if meta.get("warm_start") else ""
+        if o.teacher:
+            warm += (f"; distilled from `{clean(meta.get('teacher') or Path(o.teacher).name)}` (its output is the "
+                     f"content target), pixel {w.pixel:g}")  # fmt: skip
+        residual = ", padded residual convs" if config.residual == "same" else ""
         before = meta.get("warm_start_iterations")
         earlier = (f", after {before} iterations ({_hours(meta.get('warm_start_seconds'))} h) of "
                    f"{clean(meta.get('warm_start_recipe') or 'a warm start')}" if before else "")  # fmt: skip
         lines += [
             f"- style: `{clean(meta.get('style_image'))}` (sha256 `{clean(meta.get('style_sha256', ''))[:12]}…`), "
             f"style size {o.style_size} px",
-            f"- network: `{config.arch}`, width {config.width}, {config.norm} norm, {config.upsample} upsampling",
+            f"- network: `{config.arch}`, width {config.width}, {config.norm} norm, {config.upsample} upsampling"
+            f"{residual}, {config.macs_per_pixel() / 1000:.0f}k multiply-adds per pixel",
             f"- recipe: {clean(meta.get('recipe', 'percepta train style'))}: {o.size}x{o.size} crops, batch "
             f"{o.batch_size}, Adam lr {o.lr}, content {w.content} at {','.join(w.content_layers)}, style {w.style} "
             f"({w.gram_reduction}) at {','.join(w.style_layers)}, TV {w.tv}{warm}",

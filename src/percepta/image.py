@@ -273,9 +273,9 @@ def to_pil(t: torch.Tensor) -> Image.Image:
         t = t[0]
     if t.dim() != 3 or t.shape[0] != 3:
         raise ValueError(f"expected a tensor of shape (1,3,H,W) or (3,H,W), got {tuple(t.shape)}")
-    t = torch.nan_to_num(t.to("cpu", torch.float32), nan=0.0).clamp_(0.0, 1.0)
-    a = t.mul_(255.0).round_().to(torch.uint8).permute(1, 2, 0).contiguous().numpy()
-    return Image.fromarray(a)
+    # one copy in HWC order, then in place: scale, round half up, clamp (NaN -> 0), to 8 bits
+    a = t.to("cpu", torch.float32).permute(1, 2, 0).mul(255.0).add_(0.5).floor_().clamp_(0.0, 255.0)
+    return Image.fromarray(a.nan_to_num_(0.0).to(torch.uint8).numpy())
 
 
 # --- folders ------------------------------------------------------------------------------------------

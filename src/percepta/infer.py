@@ -179,6 +179,8 @@ class Blend:
 
         if self._mixed is not None:
             return one(self._mixed)
+        if len(self.models) == 1:
+            return one(self.models[0])
         out = one(self.models[0]) * self.weights[0]
         for model, weight in zip(self.models[1:], self.weights[1:]):
             out += one(model) * weight
