@@ -77,7 +77,11 @@ def test_upload_pick_a_style_and_see_the_result(page) -> None:
     page.wait_for_selector("label.style input[value=wave]", state="attached")
     names = page.eval_on_selector_all("label.style input", "els => els.map(e => e.value)")
     assert {"wave", "udnie", "starry_night", "the_scream"} <= set(names)
-    assert page.eval_on_selector("label.style:has(input[value=wave]) img", "img => img.naturalWidth") > 0
+    page.wait_for_function(  # the painting's thumbnail loads (its own request, after the list)
+        "() => { const i = document.querySelector('label.style:has(input[value=wave]) img');"
+        " return i !== null && i.complete && i.naturalWidth > 0; }",
+        timeout=30_000,
+    )
     page.set_input_files("#file", str(PHOTOS / "mate_Garden.jpg"))
     page.wait_for_function("() => document.getElementById('original').naturalWidth > 0")
     page.click("label.style:has(input[value=wave])")

@@ -95,6 +95,10 @@ def onnx_bytes(model: Any, dynamo: bool = True) -> bytes:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if dynamo:
+            try:
+                import onnxscript  # noqa: F401 -- the dynamo exporter needs it; say so in one line
+            except ImportError:
+                raise PerceptaError("ONNX export needs onnxscript: pip install onnxscript") from None
             dims = {2: torch.export.Dim("height", min=smallest), 3: torch.export.Dim("width", min=smallest)}
             program = torch.onnx.export(
                 graph, (example,), dynamo=True, opset_version=OPSET, input_names=["image"], output_names=["output"],
