@@ -169,8 +169,8 @@ def _onnx_runner(model: Any) -> Runner:
             with contextlib.suppress(OSError), atomic_write(path) as fh:  # unwritable: export again next time
                 fh.write(data)
         _sessions[key] = session
-    graph = ExportedNet(model.config, "onnx", _sessions[key], min_side(model.config))
     net, smallest = model.net, min_side(model.config)
+    graph = ExportedNet(model.config, "onnx", _sessions[key], smallest)
 
     def onnx(x: Tensor) -> Tensor:
         # below the graph's minimum the network's own padding (repeated reflection) is the reference: use it

@@ -71,6 +71,13 @@ class ExportGraph(nn.Module):
         return y[:, :, : h * s, : w * s]
 
 
+def _example(config: NetConfig, batch: int) -> Tensor:
+    """A traced example input: twice the minimum side (at least 64), not square, ``batch`` images (the dynamo
+    exporter specialises batch sizes 0 and 1)."""
+    side = max(64, min_side(config) * 2)
+    return torch.rand(batch, 3, side, side + 4)
+
+
 def _metadata(model: Any) -> dict[str, str]:
     return {
         "format": "percepta-exported",
@@ -89,9 +96,8 @@ def onnx_bytes(model: Any, dynamo: bool = True) -> bytes:
     on a 2-core CPU. ``dynamo=False`` is the TorchScript-based one, deprecated but 30-100x faster, which the
     CPU backend's cache uses when this torch still has it; both graphs match the network within 1e-5 (tested).
     """
-    graph = ExportGraph(model.net).cpu().eval()
-    side, smallest = max(64, min_side(model.config) * 2), min_side(model.config)
-    example = torch.rand(2, 3, side, side + 4)  # sizes other than 0 and 1, which the exporter would specialise
+    graph, smallest = ExportGraph(model.net).cpu().eval(), min_side(model.config)
+    example = _example(model.config, 2)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if dynamo:
@@ -131,10 +137,9 @@ def export_model(model: Any, fmt: str, path: str | os.PathLike) -> Path:
             fh.write(data)
     else:
         graph = ExportGraph(model.net).cpu().eval()
-        side = max(64, min_side(model.config) * 2)
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")  # torch.jit is deprecated in favour of torch.export, still supported
-            traced = torch.jit.trace(graph, torch.rand(1, 3, side, side + 4), check_trace=False)
+            traced = torch.jit.trace(graph, _example(model.config, 1), check_trace=False)
             with atomic_write(path) as fh:
                 torch.jit.save(traced, fh, _extra_files={_TS_META: json.dumps(_metadata(model))})
     check = load_exported(path)
@@ -198,21 +203,15 @@ def load_exported(path: str | os.PathLike) -> Any:
         raise ModelFileError(f"{path}: not an exported model (expected {', '.join(SUFFIXES)})")
     try:
         if kind == "onnx":
-            import onnx
-
-            proto = onnx.load(str(path), load_external_data=False)
-            meta = {p.key: p.value for p in proto.metadata_props}
-            runner = onnx_session(proto.SerializeToString())
+            runner = onnx_session(path)
+            meta = dict(runner.get_modelmeta().custom_metadata_map)
         else:
             extra = {_TS_META: ""}
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 runner = torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
             meta = json.loads(extra[_TS_META] or "{}")
-    except (OSError, RuntimeError, ValueError, TypeError) as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise ModelFileError(f"{path}: cannot load the exported model ({first[:200]})") from None
-    except Exception as exc:  # noqa: BLE001 -- onnx and onnxruntime raise their own exception types
+    except Exception as exc:  # noqa: BLE001 -- OSError, RuntimeError, and onnxruntime's and torch.jit's own types
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ModelFileError(f"{path}: cannot load the exported model ({first[:200]})") from None
     if meta.get("format") != "percepta-exported":

@@ -314,6 +314,18 @@ def resize_long_side(
     return _resized(img, size / max(img.size), resample)
 
 
+def shrink_tensor(x: torch.Tensor, size: int | None) -> torch.Tensor:
+    """A batch (N, C, H, W) downscaled (never up) so that its longer side is at most ``size``: antialiased
+    bilinear, with :func:`resize_long_side`'s rounding; ``None`` keeps it."""
+    import torch
+
+    if not size or max(x.shape[-2:]) <= size:
+        return x
+    factor = size / max(x.shape[-2:])
+    shape = (max(1, round(x.shape[-2] * factor)), max(1, round(x.shape[-1] * factor)))
+    return torch.nn.functional.interpolate(x, size=shape, mode="bilinear", antialias=True, align_corners=False)
+
+
 def resize_short_side(
     img: Image.Image, size: int, *, resample: int = Image.Resampling.BILINEAR, reducing_gap: float | None = None
 ) -> Image.Image:

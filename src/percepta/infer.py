@@ -25,7 +25,16 @@ from torch import Tensor
 
 from .errors import ImageError, PerceptaError
 from .fsutil import check_writable
-from .image import SAVE_FORMATS, images_in, load_image, resize_long_side, save_image, to_pil, to_tensor
+from .image import (
+    SAVE_FORMATS,
+    images_in,
+    load_image,
+    resize_long_side,
+    save_image,
+    shrink_tensor,
+    to_pil,
+    to_tensor,
+)
 from .modelfile import Model, load_model
 from .runtime import tune_allocator
 from .tiling import OVERLAP, TILE, TILE_ABOVE, run_tiled, shared_statistics
@@ -47,12 +56,7 @@ def as_batch(image: Image.Image | Tensor, max_size: int | None = None) -> Tensor
         return to_tensor(resize_long_side(image.convert("RGB"), max_size))
     if image.dim() not in (3, 4) or image.shape[-3] != 3:
         raise ValueError(f"expected an RGB tensor (3, H, W) or (N, 3, H, W), got {tuple(image.shape)}")
-    x = (image if image.dim() == 4 else image.unsqueeze(0)).detach().float().cpu()
-    if max_size and max(x.shape[-2:]) > max_size:
-        factor = max_size / max(x.shape[-2:])
-        size = (max(1, round(x.shape[-2] * factor)), max(1, round(x.shape[-1] * factor)))
-        x = torch.nn.functional.interpolate(x, size=size, mode="bilinear", antialias=True, align_corners=False)
-    return x
+    return shrink_tensor((image if image.dim() == 4 else image.unsqueeze(0)).detach().float().cpu(), max_size)
 
 
 def like_input(batch: Tensor, image: ImageLike) -> ImageLike:
@@ -99,8 +103,9 @@ def run_style_tiled(model: Model, x: Tensor, tile: int, overlap: int = OVERLAP) 
     overlap = min(overlap, tile // 4)  # small tiles (tests, tiny machines): a quarter of the tile
     if getattr(model.net, "kind", None):
         return run_tiled(lambda t: run_network(model, t), x, tile, overlap, align)
-    net = copy.deepcopy(model.net).eval()
-    device = next(net.parameters()).device
+    from .backends import device_of
+
+    net, device = copy.deepcopy(model.net).eval(), device_of(model)
     with shared_statistics(net, x), torch.inference_mode():
         return run_tiled(lambda t: net(t.to(device)).float().cpu(), x, tile, overlap, align)
 

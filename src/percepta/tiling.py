@@ -10,7 +10,7 @@ its mean and variance over the *whole* image, so tiles normalised by their own s
 different tones and the seams show however they are blended. :func:`shared_statistics` takes each
 instance-norm layer's statistics once, from the whole image downscaled to ``stats_size`` on its longer
 side, and every tile is normalised with those. Batch-norm models in eval mode and models without
-normalisation are per-pixel affine there already. The seam test in ``tests/test_tiling.py`` measures it.
+normalisation are per-pixel affine there already. The seam test in ``tests/test_fast_inference.py`` measures it.
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ from collections.abc import Callable, Iterator
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from .image import shrink_tensor
 
 #: Defaults: tiles of 1024 px with at least 128 px of overlap (wider than the slim network's receptive
 #: field's tail, so a tile's border effects are feathered away); statistics from a 1024 px copy.
@@ -94,11 +96,7 @@ def shared_statistics(net: nn.Module, x: Tensor, stats_size: int = STATS_SIZE) -
         yield
         return
     device = next(net.parameters()).device
-    small = x
-    if max(x.shape[-2:]) > stats_size:
-        factor = stats_size / max(x.shape[-2:])
-        size = (max(1, round(x.shape[-2] * factor)), max(1, round(x.shape[-1] * factor)))
-        small = F.interpolate(x, size=size, mode="bilinear", antialias=True, align_corners=False)
+    small = shrink_tensor(x, stats_size)
     stats: dict[nn.Module, tuple[Tensor, Tensor]] = {}
 
     def record(module: nn.Module, args: tuple[Tensor, ...]) -> None:
