@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import subprocess
@@ -16,11 +17,11 @@ from percepta.arch import FAST_STYLE_ARCH, NetConfig
 from percepta.backends import choose, run
 from percepta.errors import ModelFileError, PerceptaError
 from percepta.export import ExportGraph, export_model, min_side, onnx_bytes
-from percepta.image import load_rgb
+from percepta.image import load_rgb, save_image, to_pil
 from percepta.infer import run_style_tiled, stylize
 from percepta.modelfile import Model, load_model, save_model
 from percepta.nets import TransformNet
-from percepta.tiling import _positions, run_tiled, shared_statistics
+from percepta.tiling import _positions, frozen_statistics, run_tiled
 from percepta.upscaling import upscale
 
 from .conftest import CITY, LANDSCAPE, photo
@@ -62,6 +63,47 @@ def test_export_graph_equals_the_network_on_odd_sizes(name: str) -> None:
         x = torch.rand(2, 3, h, w)
         with torch.no_grad():
             assert torch.allclose(graph(x), model.net(x), atol=1e-6)
+
+
+REWRITTEN = {  # every kind of last stage PhaseTail computes, and the cropped residual blocks
+    "paper: batch norm, stride-1/2 conv": NetConfig.style(),
+    "instance norm, resize-conv": NetConfig.style(norm="instance", upsample="resize", width=0.25, blocks=2),
+    "no norm": NetConfig.style(norm="none", width=0.25, blocks=1),
+    "slim -fast": NetConfig.fast_style(),
+    "SR x4, batch norm": NetConfig.super_resolution(4, width=0.25),
+    "SR x8, instance norm, resize, bicubic skip": NetConfig.super_resolution(
+        8, norm="instance", upsample="resize", width=0.25, skip="bicubic"
+    ),
+}
+
+
+@pytest.mark.parametrize("name", REWRITTEN)
+def test_inference_rewrites_compute_the_same_network(name: str) -> None:
+    """PhaseTail (last stage on output phases) and CroppedResidual are regroupings of the same sums: the graph
+    equals the network, with trained-looking (non-identity) batch-norm statistics and affine norms."""
+    from percepta.export import CroppedResidual, PhaseTail
+
+    config = REWRITTEN[name]
+    model = _model(config, seed=3)
+    for m in model.net.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.2, 0.2)
+            m.running_var.uniform_(0.5, 1.5)
+            torch.nn.init.uniform_(m.weight, 0.5, 1.5)
+            torch.nn.init.uniform_(m.bias, -0.2, 0.2)
+        if isinstance(m, torch.nn.Conv2d) and config.skip == "bicubic":
+            torch.nn.init.normal_(m.weight, std=0.05)  # the skip net's last conv starts at zero: make it count
+    graph = ExportGraph(model.net).eval()
+    kinds = {type(m) for m in graph.body}
+    assert PhaseTail in kinds
+    assert (CroppedResidual in kinds) == (config.residual == "valid")
+    side = min_side(config)
+    for h, w in [(side + 3, side + 10), (side + 17, side + 6)]:
+        x = torch.rand(2, 3, h, w)
+        with torch.no_grad():
+            want, got = model.net(x), graph(x)
+        assert got.shape == want.shape
+        assert float((got - want).abs().max()) < 1e-5
 
 
 def test_onnx_backend_matches_eager_within_1e_4(wave: Model, fast: Model) -> None:
@@ -175,20 +217,30 @@ def test_tile_positions_cover_with_the_overlap() -> None:
         assert all(b - a <= tile - overlap + align for a, b in itertools.pairwise(starts))
 
 
-def test_shared_statistics_make_tiling_nearly_exact(wave: Model) -> None:
+def test_frozen_statistics_make_tiling_nearly_exact(wave: Model) -> None:
     """With every tile normalised by one set of statistics (here the whole image's own), feathered tiles
-    reproduce one pass with those statistics; tiles that normalise themselves are >10x further off."""
+    reproduce one pass with those statistics; tiles that normalise themselves are >10x further off. The
+    frozen copy runs on the ONNX backend too, and the original network is left untouched."""
+    from percepta.backends import one_off_runner
+
     x = photo(LANDSCAPE, 256, square=False)
+    frozen = frozen_statistics(wave.net, x, stats_size=10_000)
+    assert frozen is not wave.net
+    assert not any(isinstance(m, torch.nn.InstanceNorm2d) for m in frozen.modules())
+    assert any(isinstance(m, torch.nn.InstanceNorm2d) for m in wave.net.modules())
     with torch.inference_mode():
         own = run_tiled(wave.net, x, tile=160, overlap=64, align=4)
         plain = wave.net(x)
-    with shared_statistics(wave.net, x, stats_size=10_000), torch.inference_mode():
-        whole = wave.net(x)
-        tiled = run_tiled(wave.net, x, tile=160, overlap=64, align=4)
+        whole = frozen(x)
+        tiled = run_tiled(frozen, x, tile=160, overlap=64, align=4)
+    onnx_tiled = run_tiled(one_off_runner(Model(frozen, {"name": "frozen"}), "onnx"), x, 160, 64, 4)
     assert float((whole - plain).abs().max()) < 1e-4  # full-size statistics are the network's own
     shared = float((whole - tiled).abs().mean())
     assert shared < 2e-3
     assert float((own - plain).abs().mean()) > 10 * shared
+    assert float((onnx_tiled - tiled).abs().max()) < 1e-4
+    plain_net = _model(NetConfig.style("batch", "resize", 0.5, 2)).net
+    assert frozen_statistics(plain_net, x) is plain_net  # nothing to freeze
 
 
 @pytest.mark.parametrize("norm", ["instance", "batch"])
@@ -264,6 +316,50 @@ def test_bench_speed_runs_on_cuda(tmp_path) -> None:
     assert rows and all(r.network_seconds > 0 and r.optimization_seconds > 0 for r in rows)
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (runs in GPU sessions)")
+def test_cuda_folder_run_batches_by_default(tmp_path) -> None:
+    """``percepta stylize FOLDER --device cuda`` batches images of one size (default 4) on the fp16 path and
+    writes what the CPU's fp32 path writes, within fp16's rounding."""
+    src = tmp_path / "in"
+    src.mkdir()
+    for i in range(5):
+        save_image(to_pil(photo(CITY if i % 2 else LANDSCAPE, 96)), src / f"{i}.png")
+    for device in ("cuda", "cpu"):
+        done = subprocess.run([*CLI, "stylize", str(src), "-m", "wave", "-o", str(tmp_path / device), "--device",
+                               device, "--json"], capture_output=True, text=True)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+    for i in range(5):
+        gpu = np.asarray(load_rgb(tmp_path / "cuda" / f"{i}.png"), np.int16)
+        cpu = np.asarray(load_rgb(tmp_path / "cpu" / f"{i}.png"), np.int16)
+        assert np.abs(gpu - cpu).mean() < 1.0
+
+
+@pytest.mark.parametrize("name", ["wave-fast", "starry_night-fast", "the_scream-fast", "udnie-fast"])
+def test_fast_models_margin_removes_the_lines_along_the_top_edge(name: str) -> None:
+    """The -fast models' padded convs draw lines along the top edge when they see the picture's border; with the
+    reflection margin the first rows change from row to row less, relative to the rest of the picture, than
+    the same weights without it (measured on two photos; without the margin they are busier than inside)."""
+    from importlib.resources import files
+
+    from percepta.arch import FAST_MARGIN
+    from percepta.infer import as_batch
+
+    model = load_model(name)
+    assert model.config.margin == FAST_MARGIN
+    bare = TransformNet(dataclasses.replace(model.config, margin=0)).eval()
+    bare.load_state_dict(model.net.state_dict())
+
+    def top_rows(y: torch.Tensor) -> float:  # mean row-to-row step of the first 4 rows over the inner rows'
+        steps = (y[..., 1:, :] - y[..., :-1, :]).abs().mean(dim=(0, 1, 3))
+        return float(steps[:4].mean() / steps[8:-8].mean())
+
+    picos = as_batch(load_rgb(files("percepta") / "examples" / "picos_de_europa.jpg"), 256)
+    city = photo(CITY, 256)
+    with torch.no_grad():
+        assert top_rows(model.net(picos)) < 0.65 * top_rows(bare(picos))
+        assert top_rows(model.net(city)) < top_rows(bare(city))
+
+
 def test_save_then_load_keeps_working_with_backends(tmp_path, fast: Model) -> None:
     path = save_model(tmp_path / "f.safetensors", fast.net, {"name": "f"})
     loaded = load_model(path)
@@ -283,3 +379,25 @@ def test_bundled_fast_models_are_the_slim_network_and_say_what_they_were_distill
         card = model_card(BUNDLED_DIR / f"{name}.safetensors")
         teacher = name.removesuffix("-fast")
         assert f"distilled from `{teacher}.safetensors`" in card and "padded residual convs" in card
+
+
+def test_folder_batches_give_the_images_one_at_a_time_would(tmp_path, fast: Model) -> None:
+    """``batch`` groups consecutive images of one size (after ``max_size``) into one forward pass; the files
+    written are those of one-at-a-time, a broken file in the middle is reported alone, and other sizes start
+    a new batch."""
+    from percepta.infer import stylize_files
+
+    src = tmp_path / "in"
+    src.mkdir()
+    for i, (image, side) in enumerate([(CITY, 64), (LANDSCAPE, 64), (CITY, 48), (LANDSCAPE, 64)]):
+        save_image(to_pil(photo(image, side)), src / f"{i}.png")
+    (src / "2b.png").write_bytes(b"not a png")
+    single = stylize_files([src], fast, tmp_path / "one", batch=1, max_size=56)
+    batched = stylize_files([src], fast, tmp_path / "four", batch=4, max_size=56)
+    assert [r.ok for r in single] == [r.ok for r in batched] == [True, True, True, False, True]
+    assert "2b.png" in batched[3].error
+    for a, b in zip(single, batched):
+        if a.ok:
+            one, four = load_rgb(a.output), load_rgb(b.output)
+            assert one.size == four.size
+            assert np.abs(np.asarray(one, np.int16) - np.asarray(four, np.int16)).max() <= 1

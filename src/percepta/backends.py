@@ -137,40 +137,65 @@ def cache_dir() -> Path:
 
 def _key(model: Any) -> str:
     from ._version import __version__
-    from .export import OPSET
+    from .export import GRAPH_VERSION, OPSET
 
-    digest = hashlib.sha256(json.dumps([model.config.to_dict(), __version__, torch.__version__, OPSET]).encode())
+    key = [model.config.to_dict(), __version__, torch.__version__, OPSET, GRAPH_VERSION]
+    digest = hashlib.sha256(json.dumps(key).encode())
     for k, v in sorted(model.net.state_dict().items()):
         digest.update(k.encode())
         digest.update(v.detach().float().cpu().contiguous().numpy().tobytes())
     return digest.hexdigest()[:24]
 
 
-def _onnx_runner(model: Any) -> Runner:
-    from .export import ExportedNet, min_side, onnx_bytes, onnx_session
+def one_off_runner(model: Any, backend: str = "auto") -> Runner:
+    """A runner for a network used for one job only (a per-image copy, as tiles with frozen statistics use):
+    built like :func:`runner` but cached nowhere; the ONNX graph is exported in memory."""
+    name = choose(model, backend)
+    if name != "onnx":
+        return _build(model, name)
+    try:
+        return _onnx_runner(model, cache=False)
+    except Exception as exc:  # noqa: BLE001 -- as in _build: the eager network still gives the answer
+        warnings.warn(f"{model.name}: ONNX export failed ({str(exc).splitlines()[0][:120]}); running eager",
+                      stacklevel=2)  # fmt: skip
+        return _build(model, "eager")
+
+
+def _exported_bytes(model: Any) -> bytes:
+    from .export import onnx_bytes
+
+    try:
+        return onnx_bytes(model, dynamo=False)
+    except Exception:  # noqa: BLE001 -- the legacy exporter gone or failing: the current one
+        return onnx_bytes(model, dynamo=True)
+
+
+def _onnx_runner(model: Any, cache: bool = True) -> Runner:
+    from .export import ExportedNet, min_side, onnx_session
     from .fsutil import atomic_write
 
-    key = _key(model)
-    if key not in _sessions:
-        path = cache_dir() / f"{key}.onnx"
-        data = None
-        if path.is_file():
-            try:
-                data = path.read_bytes()
-                session = onnx_session(data)
-            except Exception:  # noqa: BLE001 -- a damaged cache entry: export again
-                data = None
-        if data is None:
-            try:
-                data = onnx_bytes(model, dynamo=False)
-            except Exception:  # noqa: BLE001 -- the legacy exporter gone or failing: the current one
-                data = onnx_bytes(model, dynamo=True)
-            session = onnx_session(data)
-            with contextlib.suppress(OSError), atomic_write(path) as fh:  # unwritable: export again next time
-                fh.write(data)
-        _sessions[key] = session
+    if not cache:
+        session = onnx_session(_exported_bytes(model))
+    else:
+        key = _key(model)
+        if key not in _sessions:
+            path = cache_dir() / f"{key}.onnx"
+            data = None
+            if path.is_file():
+                try:
+                    data = path.read_bytes()
+                    found = onnx_session(data)
+                except Exception:  # noqa: BLE001 -- a damaged cache entry: export again
+                    data = None
+            if data is None:
+                data = _exported_bytes(model)
+                found = onnx_session(data)
+                with contextlib.suppress(OSError), atomic_write(path) as fh:  # unwritable: export again next time
+                    fh.write(data)
+            _sessions[key] = found
+        session = _sessions[key]
     net, smallest = model.net, min_side(model.config)
-    graph = ExportedNet(model.config, "onnx", _sessions[key], smallest)
+    graph = ExportedNet(model.config, "onnx", session, smallest)
 
     def onnx(x: Tensor) -> Tensor:
         # below the graph's minimum the network's own padding (repeated reflection) is the reference: use it

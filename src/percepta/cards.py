@@ -92,6 +92,8 @@ def model_card(path: Path) -> str:
             warm += (f"; distilled from `{clean(meta.get('teacher') or Path(o.teacher).name)}` (its output is the "
                      f"content target), pixel {w.pixel:g}")  # fmt: skip
         residual = ", padded residual convs" if config.residual == "same" else ""
+        if config.margin:
+            residual += f", {config.margin} px reflection margin"
         before = meta.get("warm_start_iterations")
         earlier = (f", after {before} iterations ({_hours(meta.get('warm_start_seconds'))} h) of "
                    f"{clean(meta.get('warm_start_recipe') or 'a warm start')}" if before else "")  # fmt: skip
@@ -106,6 +108,8 @@ def model_card(path: Path) -> str:
             f"- budget: {meta.get('iterations')} iterations, {_hours(meta.get('train_seconds'))} h "
             f"on {clean(meta.get('train_device'))}{earlier} (percepta {clean(meta.get('percepta_version'))})",
         ]
+        if meta.get("margin_note"):
+            lines.append(f"- {clean(meta['margin_note'])}")
     else:
         s, w = config.scale, o.loss
         loss = f"feature reconstruction ({','.join(w.content_layers)})" if w.sr_loss == "feat" else "per-pixel"

@@ -176,7 +176,9 @@ def _add_io_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--temporal", type=_temporal, default=0.0, metavar="W",
                    help="reduce flicker: blend each output pixel with the previous frame's where the input holds "
                         "still, by up to W (0..0.99; default 0, off)")  # fmt: skip
-    g.add_argument("--batch", type=_positive_int, default=4, help="frames per forward pass (default 4)")
+    p.add_argument("--batch", type=_positive_int, metavar="N",
+                   help="images of one size, or video frames, per forward pass (default: 4 on a GPU and for "
+                        "video; images one at a time on the CPU, where batches are no faster)")  # fmt: skip
     p.add_argument("--json", action="store_true", help="print one JSON object per file (input, output, ms, error)")
     p.add_argument("--format", choices=("png", "jpg", "webp"), default="png",
                    help="image format written to standard output for -o - (default png)")  # fmt: skip
@@ -420,7 +422,9 @@ def _run_files(args: argparse.Namespace, run: Any, model: Any, **options: Any) -
             elif not single:
                 print(f"percepta: error: {result.error}", file=sys.stderr, flush=True)
 
-        results = run(inputs, model, output, overwrite=args.overwrite, on_result=show, device=args.device, **options)
+        batch = args.batch or (4 if str(args.device).startswith("cuda") else 1)
+        results = run(inputs, model, output, overwrite=args.overwrite, on_result=show, device=args.device,
+                      batch=batch, **options)  # fmt: skip
         failed = [r for r in results if not r.ok]
         if single and failed:
             raise PerceptaError(failed[0].error.replace(inputs[0], "- (standard input)") if inputs != args.inputs
@@ -442,7 +446,7 @@ def _run_video(args: argparse.Namespace, frames_fn: Any) -> None:
 
     if len(args.inputs) != 1 or args.output == "-":
         raise PerceptaError("a video is processed alone, into a video file (-o clip_out.mp4)")
-    result = transform_video(args.inputs[0], args.output, frames_fn, batch=args.batch, temporal=args.temporal,
+    result = transform_video(args.inputs[0], args.output, frames_fn, batch=args.batch or 4, temporal=args.temporal,
                              overwrite=args.overwrite, progress=sys.stderr.isatty())  # fmt: skip
     if args.json:
         print(json.dumps({"input": args.inputs[0], "output": str(result.output), "frames": result.frames,

@@ -103,18 +103,19 @@ class TransformNet(nn.Module):
         f = cfg.down_factor
         # pad to a multiple of the downsampling factor, and to at least 2 cells at the coarsest level
         extra_h, extra_w = max(-(-h // f), 2) * f - h, max(-(-w // f), 2) * f - w
-        p = cfg.pad
-        if p or extra_h or extra_w:
-            x = _reflect_pad(x, (p, p + extra_w, p, p + extra_h))
+        p, m = cfg.pad, cfg.margin  # the pad is eaten by unpadded residual blocks, the margin cropped below
+        if p or m or extra_h or extra_w:
+            x = _reflect_pad(x, (p + m, p + m + extra_w, p + m, p + m + extra_h))
         y = self.body(x)
         s = cfg.scale
+        top, bottom, left, right = m * s, (m + h) * s, m * s, (m + w) * s
         if cfg.skip == "bicubic":
             y = y + F.interpolate(x, scale_factor=s, mode="bicubic", align_corners=False)
-            y = y[:, :, : h * s, : w * s]
+            y = y[:, :, top:bottom, left:right]
             # clamped only outside training, so that out-of-range outputs still get gradients there
             return y if self.training else y.clamp(0.0, 1.0)
         y = (torch.tanh(y) + 1.0) / 2.0
-        return y[:, :, : h * s, : w * s]
+        return y[:, :, top:bottom, left:right]
 
 
 def _reflect_pad(x: Tensor, pad: tuple[int, int, int, int]) -> Tensor:

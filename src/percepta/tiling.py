@@ -7,17 +7,18 @@ blends the overlaps with linear ramps (feathering), so that no tile edge shows a
 
 Instance normalisation (the deviation ``norm="instance"``) is the catch: it normalises each channel with
 its mean and variance over the *whole* image, so tiles normalised by their own statistics come out in
-different tones and the seams show however they are blended. :func:`shared_statistics` takes each
+different tones and the seams show however they are blended. :func:`frozen_statistics` takes each
 instance-norm layer's statistics once, from the whole image downscaled to ``stats_size`` on its longer
-side, and every tile is normalised with those. Batch-norm models in eval mode and models without
-normalisation are per-pixel affine there already. The seam test in ``tests/test_fast_inference.py`` measures it.
+side, and returns a copy of the network that normalises every tile with those. Batch-norm models in eval
+mode and models without normalisation are per-pixel affine there already. The seam test in
+``tests/test_fast_inference.py`` measures it.
 """
 
 from __future__ import annotations
 
-import contextlib
+import copy
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -86,46 +87,50 @@ def run_tiled(
     return out.div_(total)[:, :, :h0, :w0]
 
 
-@contextlib.contextmanager
-def shared_statistics(net: nn.Module, x: Tensor, stats_size: int = STATS_SIZE) -> Iterator[None]:
-    """Inside the block, every ``InstanceNorm2d`` of ``net`` normalises with the per-image, per-channel mean
-    and variance it saw on ``x`` downscaled to ``stats_size`` (longer side), whatever part of ``x`` it is
-    given. The network's device is used for the statistics pass."""
+def frozen_statistics(net: nn.Module, x: Tensor, stats_size: int = STATS_SIZE) -> nn.Module:
+    """A copy of ``net`` in which every ``InstanceNorm2d`` normalises with the per-channel mean and variance it
+    saw on the image ``x`` (1, 3, H, W) downscaled to ``stats_size`` (longer side), whatever part of ``x`` it
+    is given: an eval-mode ``BatchNorm2d`` holding those statistics and the layer's affine weights, the same
+    formula. The copy is a plain per-pixel network, so tiles can run on any backend (ONNX Runtime folds the
+    frozen norms into the convolutions). ``net`` itself is left as it was; without instance norms the copy is
+    not needed and ``net`` comes back."""
     norms = [m for m in net.modules() if isinstance(m, nn.InstanceNorm2d)]
     if not norms:
-        yield
-        return
+        return net
+    if x.shape[0] != 1:
+        raise ValueError("frozen_statistics takes one image at a time")
     device = next(net.parameters()).device
-    small = shrink_tensor(x, stats_size)
     stats: dict[nn.Module, tuple[Tensor, Tensor]] = {}
 
     def record(module: nn.Module, args: tuple[Tensor, ...]) -> None:
-        var, mean = torch.var_mean(args[0].float(), dim=(2, 3), keepdim=True, unbiased=False)
-        stats[module] = (mean, var)
+        var, mean = torch.var_mean(args[0].float(), dim=(2, 3), unbiased=False)
+        stats[module] = (mean[0], var[0])
 
     hooks = [m.register_forward_pre_hook(record) for m in norms]
     try:
         with torch.no_grad():
-            net(small.to(device))
+            net(shrink_tensor(x, stats_size).to(device))
     finally:
         for hook in hooks:
             hook.remove()
-
-    def frozen(module: nn.InstanceNorm2d) -> Callable[[Tensor], Tensor]:
+    copy_ = copy.deepcopy(net).eval()
+    originals = dict(zip(norms, [m for m in copy_.modules() if isinstance(m, nn.InstanceNorm2d)]))
+    replacements = {}
+    for module, twin in originals.items():
         mean, var = stats[module]
+        frozen = nn.BatchNorm2d(module.num_features, eps=module.eps, affine=True).to(device).eval()
         with torch.no_grad():
-            scale = torch.rsqrt(var + module.eps)
+            frozen.running_mean.copy_(mean)
+            frozen.running_var.copy_(var)
             if module.affine:
-                scale = scale * module.weight.view(1, -1, 1, 1)
-                shift = module.bias.view(1, -1, 1, 1) - mean * scale
+                frozen.weight.copy_(module.weight)
+                frozen.bias.copy_(module.bias)
             else:
-                shift = -mean * scale
-        return lambda t: t * scale.to(t.dtype) + shift.to(t.dtype)
-
-    for m in norms:
-        m.forward = frozen(m)  # an instance attribute shadows the class's forward
-    try:
-        yield
-    finally:
-        for m in norms:
-            del m.forward
+                frozen.weight.fill_(1.0)
+                frozen.bias.zero_()
+        replacements[twin] = frozen
+    for parent in copy_.modules():
+        for name, child in parent.named_children():
+            if child in replacements:
+                setattr(parent, name, replacements[child])
+    return copy_
