@@ -40,7 +40,7 @@ def main() -> None:
     parser.add_argument("--photos", nargs="+", default=[str(p) for p in PHOTOS])
     args = parser.parse_args()
     s = args.size
-    models = [percepta.load_model(p) for p in sorted(BUNDLED_DIR.glob("*.safetensors"))]
+    models = [m for m in map(percepta.load_model, sorted(BUNDLED_DIR.glob("*.safetensors"))) if m.task == "style"]
     grid = Image.new("RGB", (s * (len(models) + 1), s * (len(args.photos) + 1)), "white")
     for j, model in enumerate(models, start=1):
         thumb = Image.open(io.BytesIO(base64.b64decode(model.meta["style_thumbnail_jpeg_base64"])))
