@@ -100,8 +100,10 @@ class PhaseTail(nn.Module):
                 for ty, ky in taps[py]:
                     for tx, kx in taps[px]:
                         weight[py * 2 + px :: 4, :, ty - lo, tx - lo] += w[:, :, ky, kx]
-        self.pad = (-lo, size - 1 + lo) * 2  # F.pad order: left, right, top, bottom
-        self.up = nn.Conv2d(cin, cout * 4, size)
+        before, after = -lo, size - 1 + lo  # zero padding of the input around the taps
+        symmetric = before == after
+        self.pad = (0, 0, 0, 0) if symmetric else (before, after, before, after)  # F.pad: left, right, top, bottom
+        self.up = nn.Conv2d(cin, cout * 4, size, padding=before if symmetric else 0)
         self.up.weight, self.up.bias = _frozen(weight), _frozen(b.repeat_interleave(4))
 
         k, p = last.kernel_size[0], last.padding[0]
