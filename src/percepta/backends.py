@@ -90,14 +90,14 @@ def _has_onnxruntime() -> bool:
     return True
 
 
-def _build(model: Any, name: str) -> Runner:
+def _build(model: Any, name: str, cache: bool = True) -> Runner:
     net = model.net
     if name in ("onnx", "torchscript") and getattr(net, "kind", None) == name:
         return net
     device = device_of(model)
     if name == "onnx":
         try:
-            return _onnx_runner(model)
+            return _onnx_runner(model, cache)
         except Exception as exc:  # noqa: BLE001 -- any exporter failure: fall back to eager, say so once
             warnings.warn(f"{model.name}: ONNX export failed ({str(exc).splitlines()[0][:120]}); running eager",
                           stacklevel=3)  # fmt: skip
@@ -150,15 +150,7 @@ def _key(model: Any) -> str:
 def one_off_runner(model: Any, backend: str = "auto") -> Runner:
     """A runner for a network used for one job only (a per-image copy, as tiles with frozen statistics use):
     built like :func:`runner` but cached nowhere; the ONNX graph is exported in memory."""
-    name = choose(model, backend)
-    if name != "onnx":
-        return _build(model, name)
-    try:
-        return _onnx_runner(model, cache=False)
-    except Exception as exc:  # noqa: BLE001 -- as in _build: the eager network still gives the answer
-        warnings.warn(f"{model.name}: ONNX export failed ({str(exc).splitlines()[0][:120]}); running eager",
-                      stacklevel=2)  # fmt: skip
-        return _build(model, "eager")
+    return _build(model, choose(model, backend), cache=False)
 
 
 def _exported_bytes(model: Any) -> bytes:
@@ -170,30 +162,34 @@ def _exported_bytes(model: Any) -> bytes:
         return onnx_bytes(model, dynamo=True)
 
 
-def _onnx_runner(model: Any, cache: bool = True) -> Runner:
-    from .export import ExportedNet, min_side, onnx_session
+def _cached_session(model: Any) -> Any:
+    """The ONNX Runtime session of ``model``'s graph: from this process, else the disk cache, else exported
+    (and written to the cache)."""
+    from .export import onnx_session
     from .fsutil import atomic_write
 
-    if not cache:
-        session = onnx_session(_exported_bytes(model))
-    else:
-        key = _key(model)
-        if key not in _sessions:
-            path = cache_dir() / f"{key}.onnx"
-            data = None
-            if path.is_file():
-                try:
-                    data = path.read_bytes()
-                    found = onnx_session(data)
-                except Exception:  # noqa: BLE001 -- a damaged cache entry: export again
-                    data = None
-            if data is None:
-                data = _exported_bytes(model)
-                found = onnx_session(data)
-                with contextlib.suppress(OSError), atomic_write(path) as fh:  # unwritable: export again next time
-                    fh.write(data)
-            _sessions[key] = found
-        session = _sessions[key]
+    key = _key(model)
+    if key not in _sessions:
+        path = cache_dir() / f"{key}.onnx"
+        session = None
+        if path.is_file():
+            try:
+                session = onnx_session(path.read_bytes())
+            except Exception:  # noqa: BLE001 -- a damaged cache entry: export again
+                session = None
+        if session is None:
+            data = _exported_bytes(model)
+            session = onnx_session(data)
+            with contextlib.suppress(OSError), atomic_write(path) as fh:  # unwritable: export again next time
+                fh.write(data)
+        _sessions[key] = session
+    return _sessions[key]
+
+
+def _onnx_runner(model: Any, cache: bool = True) -> Runner:
+    from .export import ExportedNet, min_side, onnx_session
+
+    session = _cached_session(model) if cache else onnx_session(_exported_bytes(model))
     net, smallest = model.net, min_side(model.config)
     graph = ExportedNet(model.config, "onnx", session, smallest)
 

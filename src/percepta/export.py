@@ -46,8 +46,8 @@ _TS_META = "percepta.json"
 
 
 def min_side(config: NetConfig) -> int:
-    """The smallest height and width an exported graph accepts: the reflection pad (``pad`` plus up to
-    ``down_factor - 1``) must stay below the image's size, and the coarsest level needs 2 cells."""
+    """The smallest height and width an exported graph accepts: the reflection pad (``pad`` and ``margin`` plus
+    up to ``down_factor - 1``) must stay below the image's size, and the coarsest level needs 2 cells."""
     f = config.down_factor
     return max(config.pad + config.margin + f, 2 * f, 2)
 
@@ -201,16 +201,10 @@ class ExportGraph(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         h, w = x.shape[2], x.shape[3]
-        f, s = self.config.down_factor, self.config.scale
-        p, m = self.config.pad + self.config.margin, self.config.margin
+        f, p = self.config.down_factor, self.config.pad + self.config.margin
         extra_h, extra_w = (f - h % f) % f, (f - w % f) % f
         x = F.pad(x, (p, p + extra_w, p, p + extra_h), mode="reflect")
-        y = self.body(x)
-        if self.config.skip == "bicubic":
-            y = y + F.interpolate(x, scale_factor=s, mode="bicubic", align_corners=False)
-            return y[:, :, m * s : (m + h) * s, m * s : (m + w) * s].clamp(0.0, 1.0)
-        y = (torch.tanh(y) + 1.0) / 2.0
-        return y[:, :, m * s : (m + h) * s, m * s : (m + w) * s]
+        return self.net.output(self.body(x), x, h, w)
 
 
 def _example(config: NetConfig, batch: int) -> Tensor:

@@ -106,16 +106,20 @@ class TransformNet(nn.Module):
         p, m = cfg.pad, cfg.margin  # the pad is eaten by unpadded residual blocks, the margin cropped below
         if p or m or extra_h or extra_w:
             x = _reflect_pad(x, (p + m, p + m + extra_w, p + m, p + m + extra_h))
-        y = self.body(x)
-        s = cfg.scale
-        top, bottom, left, right = m * s, (m + h) * s, m * s, (m + w) * s
-        if cfg.skip == "bicubic":
+        return self.output(self.body(x), x, h, w)
+
+    def output(self, y: Tensor, x: Tensor, h: int, w: int) -> Tensor:
+        """The output layer on the body's result ``y`` for the padded input ``x`` of an ``h`` x ``w`` image:
+        the scaled tanh (or, with ``skip="bicubic"``, the bicubic upsampling of ``x`` added), cropped to the
+        image (the ``margin`` and the padding to a multiple of the downsampling factor cut off)."""
+        s, m = self.config.scale, self.config.margin
+        if self.config.skip == "bicubic":
             y = y + F.interpolate(x, scale_factor=s, mode="bicubic", align_corners=False)
-            y = y[:, :, top:bottom, left:right]
+            y = y[:, :, m * s : (m + h) * s, m * s : (m + w) * s]
             # clamped only outside training, so that out-of-range outputs still get gradients there
             return y if self.training else y.clamp(0.0, 1.0)
         y = (torch.tanh(y) + 1.0) / 2.0
-        return y[:, :, top:bottom, left:right]
+        return y[:, :, m * s : (m + h) * s, m * s : (m + w) * s]
 
 
 def _reflect_pad(x: Tensor, pad: tuple[int, int, int, int]) -> Tensor:
