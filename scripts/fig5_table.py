@@ -2,6 +2,7 @@
 
     python scripts/fig5_table.py [--iters 200] [--size 256] [--models wave,...] [--out docs]
     python scripts/fig5_table.py --from-json docs/fig5.json     # re-render the table and plot only
+    python scripts/fig5_table.py --models the_scream --keep docs/fig5.json   # re-measure one model only
 
 For each model: its perceptual objective (the same weights, layers and style size as its training) on
 the three held-out photos, and the objective of `percepta optimize` from content initialisation after
@@ -46,7 +47,7 @@ def precompute(styles: list[str], size: int, iters: int) -> None:
 
     cache = json.loads(CACHE.read_text()) if CACHE.is_file() else {}
     for style in styles:
-        opts = recipe(style, 1, None)
+        opts = recipe(style, 1, None, balanced=True)  # the shipped models' objective
         key = curve_key(style, opts.loss, opts.style_size, size, iters)
         if key in cache:
             continue
@@ -63,8 +64,10 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument(
         "--models",
-        default=",".join(sorted(p.stem for p in BUNDLED_DIR.glob("*.safetensors") if load_model(p).task == "style")),
-    )
+        default=",".join(sorted(p.stem for p in BUNDLED_DIR.glob("*.safetensors")
+                                if load_model(p).task == "style" and not p.stem.endswith("-fast"))),
+        help="style models (default: every bundled one but the -fast students)",
+    )  # fmt: skip
     parser.add_argument("--out", default="docs")
     parser.add_argument(
         "--precompute",
@@ -73,27 +76,36 @@ def main() -> None:
         "of these styles from scripts/train_bundled_models.py's recipe",
     )
     parser.add_argument("--from-json", type=Path, help="re-render the report from a fig5.json written before")
+    parser.add_argument("--keep", type=Path, metavar="FIG5_JSON", help="measure only --models and keep the other "
+                        "models' rows of a fig5.json written before (models that did not change)")  # fmt: skip
     args = parser.parse_args()
     if args.precompute:
         precompute(args.precompute.split(","), args.size, args.iters)
         return
     if args.from_json:
-        results = [
-            ObjectiveComparison(**{k: v for k, v in r.items() if k != "crossing"})
-            for r in json.loads(args.from_json.read_text())
-        ]
+        results = read_report(args.from_json)
         print(write_objective_report(args.out, results, len(results[0].curve) - 1, "fig5"))
         return
     cache = json.loads(CACHE.read_text()) if CACHE.is_file() else {}
+    names = args.models.split(",")
+    kept = [r for r in read_report(args.keep) if r.model not in names] if args.keep else []
+    if any(r.size != args.size or len(r.curve) - 1 != args.iters for r in kept):
+        raise SystemExit(f"{args.keep} was measured at another --size or --iters")
     results = []
-    for name in args.models.split(","):
+    for name in names:
         print(f"{name}: {args.iters} L-BFGS iterations on {len(HELD_OUT)} photos at {args.size}px", flush=True)
         weights, _, style_size = training_weights(load_model(name))
         curves = cache.get(curve_key(name, weights, style_size, args.size, args.iters))
         results.append(
             objective_comparison(name, HELD_OUT, args.iters, args.size, DATA / "styles" / f"{name}.jpg", curves=curves)
         )
+    results = sorted(results + kept, key=lambda r: r.model)
     print(write_objective_report(args.out, results, args.iters, "fig5"))
+
+
+def read_report(path: Path) -> list[ObjectiveComparison]:
+    rows = json.loads(path.read_text())
+    return [ObjectiveComparison(**{k: v for k, v in r.items() if k != "crossing"}) for r in rows]
 
 
 if __name__ == "__main__":

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import json
 import subprocess
@@ -19,7 +18,7 @@ from percepta.errors import ModelFileError, PerceptaError
 from percepta.export import ExportGraph, export_model, min_side, onnx_bytes
 from percepta.image import load_rgb, save_image, to_pil
 from percepta.infer import run_style_tiled, stylize
-from percepta.modelfile import Model, load_model, save_model
+from percepta.modelfile import BUNDLED_DIR, Model, load_model, save_model
 from percepta.nets import TransformNet
 from percepta.tiling import _positions, frozen_statistics, run_tiled
 from percepta.upscaling import upscale
@@ -334,11 +333,33 @@ def test_cuda_folder_run_batches_by_default(tmp_path) -> None:
         assert np.abs(gpu - cpu).mean() < 1.0
 
 
-@pytest.mark.parametrize("name", ["wave-fast", "starry_night-fast", "the_scream-fast", "udnie-fast"])
-def test_fast_models_margin_removes_the_lines_along_the_top_edge(name: str) -> None:
-    """The -fast models' padded convs draw lines along the top edge when they see the picture's border; with the
-    reflection margin the first rows change from row to row less, relative to the rest of the picture, than
-    the same weights without it (measured on two photos; without the margin they are busier than inside)."""
+BUNDLED_FAST = sorted(p.stem for p in BUNDLED_DIR.glob("*-fast.safetensors"))
+
+
+def edge_steps(y: torch.Tensor) -> list[float]:
+    """How much the first and last 4 columns (left, right) and rows (top, bottom) change from one to the next,
+    each over the inner ones' mean: about 1 where the picture goes on to its edges, more for lines along them."""
+    cols = (y[..., :, 1:] - y[..., :, :-1]).abs().mean(dim=(0, 1, 2))
+    rows = (y[..., 1:, :] - y[..., :-1, :]).abs().mean(dim=(0, 1, 3))
+    return [float(s[k].mean() / s[8:-8].mean()) for s in (cols, rows) for k in (slice(0, 4), slice(-4, None))]
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param(n, marks=pytest.mark.xfail(strict=True, reason="a line along the left edge, 1.9-2.4x (known)"))
+        if n == "the_scream-fast"
+        else n
+        for n in BUNDLED_FAST
+    ],
+)
+def test_fast_models_draw_no_lines_along_the_edges(name: str) -> None:
+    """The -fast models' padded convs drew lines along the picture's edges (up to ~1.5x busier than inside),
+    and students trained against a teacher's own edge lines drew those (the_scream-fast: 3.6x along the left
+    edge, udnie-fast 2.7x along the right). Trained and run behind the reflection margin, from a teacher behind
+    one, no edge of three photos is busier than 2.2x the inside (measured 0.3-2.1, the highest where the
+    photo itself is busy along its bottom edge), except the_scream-fast's left edge (1.9-2.4x after 400
+    iterations against the teacher behind its margin)."""
     from importlib.resources import files
 
     from percepta.arch import FAST_MARGIN
@@ -346,18 +367,10 @@ def test_fast_models_margin_removes_the_lines_along_the_top_edge(name: str) -> N
 
     model = load_model(name)
     assert model.config.margin == FAST_MARGIN
-    bare = TransformNet(dataclasses.replace(model.config, margin=0)).eval()
-    bare.load_state_dict(model.net.state_dict())
-
-    def top_rows(y: torch.Tensor) -> float:  # mean row-to-row step of the first 4 rows over the inner rows'
-        steps = (y[..., 1:, :] - y[..., :-1, :]).abs().mean(dim=(0, 1, 3))
-        return float(steps[:4].mean() / steps[8:-8].mean())
-
     picos = as_batch(load_rgb(files("percepta") / "examples" / "picos_de_europa.jpg"), 256)
-    city = photo(CITY, 256)
     with torch.no_grad():
-        assert top_rows(model.net(picos)) < 0.65 * top_rows(bare(picos))
-        assert top_rows(model.net(city)) < top_rows(bare(city))
+        for x in (picos, photo(CITY, 256), photo(LANDSCAPE, 256)):
+            assert max(edge_steps(model.net(x))) < 2.2, edge_steps(model.net(x))
 
 
 def test_save_then_load_keeps_working_with_backends(tmp_path, fast: Model) -> None:
@@ -369,11 +382,9 @@ def test_save_then_load_keeps_working_with_backends(tmp_path, fast: Model) -> No
 
 def test_bundled_fast_models_are_the_slim_network_and_say_what_they_were_distilled_from() -> None:
     from percepta.cards import model_card
-    from percepta.modelfile import BUNDLED_DIR, available_models
 
-    fast = [name for name in available_models() if name.endswith("-fast")]
-    assert "wave-fast" in fast
-    for name in fast:
+    assert "wave-fast" in BUNDLED_FAST
+    for name in BUNDLED_FAST:
         model = load_model(name)
         assert model.config == NetConfig.fast_style()
         card = model_card(BUNDLED_DIR / f"{name}.safetensors")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import os
 import shutil
 import signal
@@ -285,10 +286,26 @@ def test_distillation_targets_the_teachers_output(photo_dir, tmp_path) -> None:
         torch.manual_seed(seed)
         teacher = save_model(tmp_path / f"{name}.safetensors", TransformNet(TINY["net"]).eval(), {"name": name})
         opts = _opts(photo_dir, tmp_path / f"student_{name}.safetensors", iters=30, val_every=0, lr=1e-2,
-                     teacher=str(teacher), loss=pixel_only)  # fmt: skip
+                     teacher=str(teacher), teacher_margin=0, loss=pixel_only)  # fmt: skip
         rows = _csv(Path(train(opts)).with_name(f"student_{name}-training") / "losses.csv")
         first, last = float(rows[0]["pixel"]), float(rows[-1]["pixel"])
         if name == "same":
             assert first == 0.0
         else:
             assert 0 < last < first, (first, last)
+
+
+def test_distillation_teacher_runs_behind_its_reflection_margin(photo_dir, tmp_path) -> None:
+    """``teacher_margin``: the teacher sees its input behind a reflection margin (so its edge lines are not
+    taught): a student with the teacher's weights and that margin starts at zero pixel loss; without the
+    margin on the teacher's side it does not."""
+    pixel_only = LossWeights(content=0.0, style=0.0, tv=0.0, pixel=1.0)
+    torch.manual_seed(0)
+    teacher = save_model(tmp_path / "t.safetensors", TransformNet(TINY["net"]).eval(), {"name": "t"})
+    student = dataclasses.replace(TINY["net"], margin=8)
+    first = {}
+    for margin in (8, 0):
+        opts = _opts(photo_dir, tmp_path / f"s{margin}.safetensors", iters=1, val_every=0, net=student,
+                     teacher=str(teacher), teacher_margin=margin, loss=pixel_only)  # fmt: skip
+        first[margin] = float(_csv(Path(train(opts)).with_name(f"s{margin}-training") / "losses.csv")[0]["pixel"])
+    assert first[8] == 0.0 and first[0] > 0, first

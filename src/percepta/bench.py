@@ -334,6 +334,11 @@ def objective_plot(results: Sequence[ObjectiveComparison], path: str | os.PathLi
         ax.plot(range(len(r.curve)), r.curve, label="L-BFGS optimisation")
         ax.axhline(r.network_loss, color="C3", ls="--", label="feed-forward network")
         ax.set(yscale="log", xlabel="L-BFGS iteration", title=f"{r.model}, {r.size}x{r.size}")
+        top = 2 * max(r.curve[0], r.network_loss)
+        if max(r.curve) > top:  # L-BFGS without line search can overshoot by orders of magnitude at first
+            ax.set_ylim(top=top)
+            ax.text(0.98, 0.95, f"clipped: early peak {max(r.curve):.1e}", transform=ax.transAxes, ha="right",
+                    va="top", fontsize=8)  # fmt: skip
     axes[0][0].set_ylabel(f"total loss (mean of {len(results[0].images)} photos)")
     axes[0][0].legend()
     fig.tight_layout()

@@ -89,8 +89,10 @@ def model_card(path: Path) -> str:
         w = o.loss
         warm = f"; warm-started from `{clean(meta['warm_start'])}`" if meta.get("warm_start") else ""
         if o.teacher:
-            warm += (f"; distilled from `{clean(meta.get('teacher') or Path(o.teacher).name)}` (its output is the "
-                     f"content target), pixel {w.pixel:g}")  # fmt: skip
+            behind = (meta.get("options") or {}).get("teacher_margin", 0)  # absent: trained before it existed
+            behind = f" behind a {behind} px reflection margin" if behind else ""
+            warm += (f"; distilled from `{clean(meta.get('teacher') or Path(o.teacher).name)}` (its output{behind} "
+                     f"is the content target), pixel {w.pixel:g}")  # fmt: skip
         residual = ", padded residual convs" if config.residual == "same" else ""
         if config.margin:
             residual += f", {config.margin} px reflection margin"

@@ -17,6 +17,7 @@ from typing import Any
 
 from . import hyperparams as hp
 from ._version import __version__
+from .arch import FAST_MARGIN
 from .errors import PerceptaError
 
 PAPER = hp.LossWeights()
@@ -43,7 +44,10 @@ def _positive_int(text: str) -> int:
 
 
 def _non_negative_int(text: str) -> int:
-    return 0 if text.strip() == "0" else _positive_int(text)
+    try:
+        return 0 if text.strip() == "0" else _positive_int(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"must be 0 or a positive integer, not {text!r}") from None
 
 
 def _float(text: str, positive: bool) -> float:
@@ -323,6 +327,9 @@ def build_parser() -> argparse.ArgumentParser:
         "(train a smaller network to look like it; add --pixel-weight to match its colours too)",
     )
     t.add_argument("--pixel-weight", type=_weight, default=0.0, help="per-pixel loss against the target (default 0)")
+    t.add_argument("--teacher-margin", type=_non_negative_int, default=FAST_MARGIN, metavar="PX",
+                   help="the teacher runs behind this reflection margin, so that its edge lines are not taught "
+                        "(default %(default)s; 0: as the model file says)")  # fmt: skip
     _add_train_common(t)
     _add_loss_options(t)
     t = tsub.add_parser("sr", help="super-resolution network (paper section 4.2)")
@@ -655,6 +662,7 @@ def train_options(args: argparse.Namespace) -> Any:
         overwrite=args.overwrite,
         amp=args.amp,
         teacher=getattr(args, "teacher", None),
+        teacher_margin=getattr(args, "teacher_margin", FAST_MARGIN),
         device=args.device,
     )
 

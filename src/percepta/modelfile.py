@@ -206,14 +206,15 @@ def model_dirs() -> list[Path]:
 
 
 def available_models() -> dict[str, Path]:
-    """Every model findable by name, ``{name: path}``; earlier folders win. Unreadable folders are skipped."""
+    """Every model findable by name, ``{name: path}`` sorted by name (each model before its ``-fast`` twin);
+    earlier folders win. Unreadable folders are skipped."""
     found: dict[str, Path] = {}
     for folder in reversed(model_dirs()):
         try:
-            found.update({p.name.removesuffix(SUFFIX): p for p in sorted(folder.glob(f"*{SUFFIX}")) if p.is_file()})
+            found.update({p.name.removesuffix(SUFFIX): p for p in folder.glob(f"*{SUFFIX}") if p.is_file()})
         except OSError:
             continue
-    return found
+    return dict(sorted(found.items()))
 
 
 def resolve_model(name_or_path: str | os.PathLike) -> Path:

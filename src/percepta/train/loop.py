@@ -60,7 +60,7 @@ def train(opts: TrainOptions, resume: str | os.PathLike | None = None) -> Path |
         raise PerceptaError(f"batch size {opts.batch_size} is not divisible by {ctx.world} processes")
     net, loss, optimizer, start, elapsed = _setup(opts, ctx.device, resume)
     step = _Step(ctx.wrap(net), loss, optimizer, opts.amp, ctx.device)
-    teacher = _Teacher(opts.teacher, ctx.device) if opts.teacher else None
+    teacher = _Teacher(opts.teacher, ctx.device, opts.teacher_margin) if opts.teacher else None
     photos = PhotoBatches(
         opts.data, opts.size, opts.size if opts.task == "style" else None, frozenset(opts.exclude), opts.seed
     )
@@ -224,13 +224,18 @@ def _batch(opts: TrainOptions, photos: PhotoBatches, iteration: int, ctx: Distri
 class _Teacher:
     """Distillation (a deviation, ``TrainOptions.teacher``): a trained style model's output replaces the photo
     as the content target, so a smaller network learns to look like the larger one; the style loss and,
-    with ``LossWeights.pixel``, a per-pixel term against the teacher's output still apply."""
+    with ``LossWeights.pixel``, a per-pixel term against the teacher's output still apply. The teacher sees its
+    input behind a reflection ``margin`` (``TrainOptions.teacher_margin``, at least its own): its padded convs
+    draw lines along the picture's edges, which a student would otherwise learn as part of the target."""
 
-    def __init__(self, path: str, device: torch.device) -> None:
+    def __init__(self, path: str, device: torch.device, margin: int = 0) -> None:
         model = load_model(path, str(device))
         if model.task != "style":
             raise PerceptaError(f"{path}: a teacher must be a style model, not {model.task}")
-        self.net = model.net.eval().requires_grad_(False)
+        config = dataclasses.replace(model.config, margin=max(margin, model.config.margin))
+        self.net = TransformNet(config).to(device)
+        self.net.load_state_dict(model.net.state_dict())
+        self.net.eval().requires_grad_(False)
 
     @torch.no_grad()
     def __call__(self, batch: Batch) -> Batch:
