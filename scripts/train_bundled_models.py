@@ -208,8 +208,8 @@ def main() -> None:
                              "gpu: the paper-size network and its -fast student")  # fmt: skip
     parser.add_argument("--work", type=Path, help=f"models, checkpoints and logs (default {WORK}, gpu: its gpu/); "
                         "a new folder for a new stage, since finished styles are skipped")  # fmt: skip
-    parser.add_argument("--init-from", metavar="MODEL", help="warm start of the first style (cpu), of every "
-                        "style (balanced, fast; default: its shipped model)")  # fmt: skip
+    parser.add_argument("--init-from", metavar="MODEL", help="warm start of every style (default: cpu, the first "
+                        "style's output; balanced, fast: each style's shipped model)")  # fmt: skip
     parser.add_argument("--pixel-weight", type=float, default=FAST_PIXEL, help="--recipe fast: the per-pixel term")
     g = parser.add_argument_group("--recipe gpu")
     g.add_argument("--data", type=Path, default=DATA, help="folder with photos/ and styles/")
