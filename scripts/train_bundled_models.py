@@ -180,7 +180,7 @@ def install(finished: Path) -> None:
     finished_models = sorted(finished.glob("*.safetensors"))
     starts = {}
     for path in finished_models:
-        start = BUNDLED_DIR / Path(str(load_model(path).meta.get("warm_start") or "-")).name
+        start = BUNDLED_DIR / Path(str(read_meta(path)[1].get("warm_start") or "-")).name
         starts[path] = read_meta(start)[1] if start.is_file() else None
     for path in finished_models:
         model = load_model(path)
