@@ -65,8 +65,33 @@ def test_objective_curve_and_crossing(tmp_path, tiny_style_model) -> None:
         assert len(d["curve"]) == 5 and d["curve"][-1] < d["curve"][0]
         assert d["network_loss"] > 0 and len(d["network_losses"]) == 2
         assert d["crossing"] is None or 0 <= d["crossing"] <= 4
+        assert d["init"] == "noise"  # the paper's baseline by default
     assert data[0]["curve"] != data[1]["curve"]
     assert "network reached at" in table and (tmp_path / "objective.png").stat().st_size > 1000
+
+
+def test_objective_baseline_starts_from_white_noise_as_the_paper(tmp_path, tiny_style_model) -> None:
+    """Section 4.1: the baseline's image "is initialized with white noise"; --init content starts from the photo."""
+    from percepta.bench import objective_loss, optimization_curve, square_crop, training_weights
+    from percepta.image import load_rgb, resize_long_side, to_tensor
+    from percepta.modelfile import load_model
+    from percepta.optimization import initial_image
+
+    weights, style_path, style_size = training_weights(load_model(tiny_style_model))
+    loss = objective_loss(weights, to_tensor(resize_long_side(load_rgb(style_path), style_size)))
+    x = square_crop(CITY, 32)
+    noise = initial_image(x, "noise")
+    assert noise.std() > 0.25 and (noise - x).abs().mean() > 0.2  # uniform noise, nothing of the photo
+    with torch.no_grad():
+        at_noise, at_photo = (loss(start, x).as_floats()["total"] for start in (noise, x))
+    assert at_noise > 2 * at_photo  # white noise is the far worse start
+    assert optimization_curve(loss, x, 1)[0] == pytest.approx(at_noise, rel=1e-5)
+    assert optimization_curve(loss, x, 1, init="content")[0] == pytest.approx(at_photo, rel=1e-5)
+
+    main(["bench", "objective", "-m", str(tiny_style_model), "--images", str(CITY), "--iters", "2",
+          "--sizes", "32", "--init", "content", "--out", str(tmp_path)])  # fmt: skip
+    assert json.loads((tmp_path / "objective.json").read_text())[0]["init"] == "content"
+    assert "from the photo itself" in (tmp_path / "objective.md").read_text()
 
 
 def test_reconstruction_grid(tmp_path) -> None:

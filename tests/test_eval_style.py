@@ -50,8 +50,8 @@ def test_the_photo_itself_scores_zero_and_one(tmp_path) -> None:
 
 
 def test_cli_eval_style_with_models_json_and_out(tmp_path, capsys) -> None:
-    src = tmp_path / "photo.png"
-    Image.open(CITY).convert("RGB").resize((80, 60)).save(src)
+    src = tmp_path / "photo.png"  # big enough that the model's 16 px margin is a small part of its view
+    Image.open(CITY).convert("RGB").resize((160, 120)).save(src)
     assert main(["eval", "style", str(src), "--photos", str(src), "--style", str(STYLES / "wave.jpg"),
                  "--models", "wave", "wave", "--json", "--out", str(tmp_path / "report")]) == 0  # fmt: skip
     data = json.loads(capsys.readouterr().out)
@@ -66,7 +66,7 @@ def test_cli_eval_style_with_models_json_and_out(tmp_path, capsys) -> None:
     two = [str(PHOTOS / "opencv_baboon.jpg"), str(PHOTOS / "opencv_fruits.jpg")]
     code = main(["eval", "style", *two, str(src), "--photos", *two, "--style", str(STYLES / "wave.jpg")])
     assert code == 1 and "one per output" in capsys.readouterr().err
-    assert to_tensor(Image.open(src)).shape[-1] == 80
+    assert to_tensor(Image.open(src)).shape[-1] == 160
 
 
 @pytest.mark.slow

@@ -21,7 +21,7 @@ Deliberate deviations from the paper, each a field of :class:`NetConfig`:
   budgets cannot fall below it or shift colours. Paper: ``"none"``.
 * ``margin`` -- pixels of reflection added on every side before a network with padded convs and cropped
   off after, so that the zero padding of its convs falls outside the picture instead of drawing lines
-  along its top and left edges (the ``-fast`` models: :data:`FAST_MARGIN`). The paper's style network
+  along its edges (every bundled style model: :data:`EDGE_MARGIN`). The paper's style network
   has unpadded residual blocks behind a 40-pixel reflection pad (``pad``) instead. Paper: 0.
 
 This module needs no torch: ``percepta models`` reads model files' configs without loading it.
@@ -50,11 +50,14 @@ STYLE_ARCH = "c9s1-32,d64,d128,R128,R128,R128,R128,R128,u64,u32,c9s1-3"
 #: looks like it. (An earlier candidate with a full-resolution 5x5 input conv and 5x5 output conv, 10k
 #: multiply-adds, ran 1.3x slower: small-channel convolutions at full resolution are memory-bound.)
 FAST_STYLE_ARCH = "d16,d32,d64,R64,R64,R64,u32,u16,u8,c3s1-3"
-#: The ``-fast`` models' ``margin``: 16 px (two cells at their 1/8 resolution, a multiple of it so that tiles
-#: stay aligned). Measured on the bundled ``wave-fast`` at 512 px: the mean step between its first output rows
-#: was 24.5 / 13.4 / 19.2 (a band of lines; 16.5 inside the picture) without it, 3.2 / 4.4 / 7.9 with it,
-#: the same with 32; it costs 13% more work at 512x512, 6% at 1024x1024.
-FAST_MARGIN = 16
+#: The bundled style models' ``margin``: 16 px (two cells at the ``-fast`` models' 1/8 resolution, a multiple
+#: of every network's downsampling factor so that tiles stay aligned). Measured on the bundled ``wave-fast`` at
+#: 512 px: the mean step between its first output rows was 24.5 / 13.4 / 19.2 (a band of lines; 16.5 inside
+#: the picture) without it, 3.2 / 4.4 / 7.9 with it, the same with 32; it costs 13% more work at 512x512, 6% at
+#: 1024x1024. The full models (unpadded residual blocks, but zero-padded 9x9 and stride-2 convs) drew fainter
+#: lines (``the_scream``: edge strips up to 2.2x as busy as the inside, :func:`percepta.metrics.edge_busyness`)
+#: and got the margin after training (``scripts/train_bundled_models.py --add-margin``).
+EDGE_MARGIN = 16
 
 
 def style_arch(blocks: int = STYLE_BLOCKS) -> str:
@@ -210,8 +213,8 @@ class NetConfig:
     @classmethod
     def fast_style(cls) -> NetConfig:
         """The slim real-time network of the ``-fast`` models (:data:`FAST_STYLE_ARCH`): instance norm,
-        resize-convolution, padded residual blocks, a :data:`FAST_MARGIN` reflection margin."""
-        return cls("style", FAST_STYLE_ARCH, "instance", "resize", "same", 1.0, margin=FAST_MARGIN)
+        resize-convolution, padded residual blocks, a :data:`EDGE_MARGIN` reflection margin."""
+        return cls("style", FAST_STYLE_ARCH, "instance", "resize", "same", 1.0, margin=EDGE_MARGIN)
 
     def macs_per_pixel(self) -> float:
         """Multiply-adds of the convolutions per input pixel (padding and normalisation aside): the work

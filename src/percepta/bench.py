@@ -16,13 +16,13 @@ from pathlib import Path
 
 import torch
 
-from .hyperparams import FIG5_ITERATIONS, LossWeights
+from .hyperparams import FIG5_INIT, FIG5_ITERATIONS, LossWeights
 from .image import center_square, load_rgb, resize_long_side, to_tensor
 from .infer import run_network
 from .losses import PerceptualLoss
 from .lossnet import VGG16LossNetwork
 from .modelfile import Model, load_model
-from .optimization import initial_image, optimize_image
+from .optimization import Init, initial_image, optimize_image
 
 
 @dataclass
@@ -35,6 +35,7 @@ class ObjectiveComparison:
     network_loss: float
     network_losses: list[float] = field(default_factory=list)
     curve: list[float] = field(default_factory=list)  # curve[k]: mean loss after k iterations
+    init: str = FIG5_INIT  # where the optimisation started: "noise" (the paper's baseline) or "content"
 
     def loss_at(self, iterations: int) -> float:
         return self.curve[min(iterations, len(self.curve) - 1)]
@@ -70,9 +71,12 @@ def objective_loss(weights: LossWeights, style: torch.Tensor, device: str | torc
     return loss
 
 
-def optimization_curve(loss: PerceptualLoss, image: torch.Tensor, iters: int, progress: bool = False) -> list[float]:
-    """Total loss after 0, 1, ..., ``iters`` L-BFGS iterations from content initialisation."""
-    result = optimize_image(loss, image, initial_image(image, "content"), iters, "lbfgs", progress=progress)
+def optimization_curve(
+    loss: PerceptualLoss, image: torch.Tensor, iters: int, progress: bool = False, init: Init = FIG5_INIT
+) -> list[float]:
+    """Total loss after 0, 1, ..., ``iters`` L-BFGS iterations from ``init``: white noise (seed 0), as the
+    paper's baseline (section 4.1), or the photo itself."""
+    result = optimize_image(loss, image, initial_image(image, init), iters, "lbfgs", progress=progress)
     return [h["total"] for h in result.history[:iters]] + [result.final["total"]]
 
 
@@ -84,11 +88,12 @@ def objective_comparison(
     style_path: str | os.PathLike | None = None,
     progress: bool = False,
     curves: Sequence[Sequence[float]] | None = None,
+    init: Init = FIG5_INIT,
 ) -> ObjectiveComparison:
     """Paper Fig. 5 for one model: its loss vs optimisation's loss per L-BFGS iteration, same objective.
 
-    ``curves`` (one per image, from :func:`optimization_curve` with the same objective) skips the
-    optimisation, which does not depend on the model.
+    ``curves`` (one per image, from :func:`optimization_curve` with the same objective and ``init``) skips
+    the optimisation, which does not depend on the model.
     """
     model = load_model(model)
     weights, trained_style, style_size = training_weights(model)
@@ -98,11 +103,11 @@ def objective_comparison(
     with torch.no_grad():
         net_losses = [loss(run_network(model, x), x).as_floats()["total"] for x in crops]
     if curves is None:
-        curves = [optimization_curve(loss, x, iters, progress) for x in crops]
+        curves = [optimization_curve(loss, x, iters, progress, init) for x in crops]
     n = len(curves)
     curve = [sum(c[k] for c in curves) / n for k in range(iters + 1)]
     return ObjectiveComparison(
-        model.name, [os.path.basename(str(p)) for p in images], size, sum(net_losses) / n, net_losses, curve
+        model.name, [os.path.basename(str(p)) for p in images], size, sum(net_losses) / n, net_losses, curve, init
     )
 
 
@@ -347,6 +352,12 @@ def objective_plot(results: Sequence[ObjectiveComparison], path: str | os.PathLi
     plt.close(fig)
 
 
+_INIT_WORDS = {
+    "noise": "white noise, as the paper's baseline (section 4.1)",
+    "content": "the photo itself (content initialisation, a stricter yardstick than the paper's white noise)",
+}
+
+
 def write_objective_report(
     out: str | os.PathLike, results: Sequence[ObjectiveComparison], iters: int, name: str = "objective"
 ) -> str:
@@ -361,7 +372,7 @@ def write_objective_report(
         f"{name}.md",
         f"# Objective vs L-BFGS iterations (paper Fig. 5)\n\nMean total perceptual loss on "
         f"{', '.join(results[0].images)} (centre crops), each model's own training objective; optimisation "
-        f"from content initialisation. Machine: {_machine()}.\n\n{table}\n\n![curves]({name}.png)\n",
+        f"from {_INIT_WORDS[results[0].init]}. Machine: {_machine()}.\n\n{table}\n\n![curves]({name}.png)\n",
     )
     _write(out, f"{name}.json", json.dumps([asdict(r) | {"crossing": r.crossing} for r in results], indent=1))
     return table
@@ -373,9 +384,10 @@ def bench_objective(
     images: Sequence[str | os.PathLike],
     iters: int = 500,
     sizes: Sequence[int] = (256,),
+    init: Init = FIG5_INIT,
 ) -> str:
     """``percepta bench objective``: Fig. 5 per size, a PNG plot and the crossing iteration."""
-    results = [objective_comparison(model, images, iters, size) for size in sizes]
+    results = [objective_comparison(model, images, iters, size, init=init) for size in sizes]
     return write_objective_report(out, results, iters)
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from . import hyperparams as hp
 from ._version import __version__
-from .arch import FAST_MARGIN
+from .arch import EDGE_MARGIN
 from .errors import PerceptaError
 
 PAPER = hp.LossWeights()
@@ -327,7 +327,7 @@ def build_parser() -> argparse.ArgumentParser:
         "(train a smaller network to look like it; add --pixel-weight to match its colours too)",
     )
     t.add_argument("--pixel-weight", type=_weight, default=0.0, help="per-pixel loss against the target (default 0)")
-    t.add_argument("--teacher-margin", type=_non_negative_int, default=FAST_MARGIN, metavar="PX",
+    t.add_argument("--teacher-margin", type=_non_negative_int, default=EDGE_MARGIN, metavar="PX",
                    help="the teacher runs behind this reflection margin, so that its edge lines are not taught "
                         "(default %(default)s; 0: as the model file says)")  # fmt: skip
     _add_train_common(t)
@@ -365,6 +365,12 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--images", nargs="+", help="images or folders (default: the bundled example photo)")
     b.add_argument("--iters", type=_positive_int, default=500)
     b.add_argument("--sizes", type=_int_list, default=(256,))
+    b.add_argument(
+        "--init",
+        choices=("noise", "content"),
+        default=hp.FIG5_INIT,
+        help="optimisation's start: white noise as the paper's baseline (default), or the photo (stricter)",
+    )
     b.add_argument("--out", default="bench-out")
     b = bsub.add_parser("reconstruct", help="Figs. 3-4: reconstructions from features and from Grams")
     b.add_argument("--image", help="target image (default: the bundled example photo)")
@@ -662,7 +668,7 @@ def train_options(args: argparse.Namespace) -> Any:
         overwrite=args.overwrite,
         amp=args.amp,
         teacher=getattr(args, "teacher", None),
-        teacher_margin=getattr(args, "teacher_margin", FAST_MARGIN),
+        teacher_margin=getattr(args, "teacher_margin", EDGE_MARGIN),
         device=args.device,
     )
 
@@ -689,7 +695,7 @@ def _cmd_bench(args: argparse.Namespace) -> None:
         from .image import expand_inputs
 
         images = expand_inputs(args.images) if args.images else [bench.EXAMPLE_CONTENT]
-        print(bench.bench_objective(args.out, args.model, images, args.iters, args.sizes))
+        print(bench.bench_objective(args.out, args.model, images, args.iters, args.sizes, args.init))
     else:
         print(bench.bench_reconstruct(args.out, args.image or bench.EXAMPLE_CONTENT, args.size, args.iters))
     print(f"report: {args.out}/{args.bench}.md")

@@ -75,6 +75,9 @@ SPEED_SIZES: tuple[int, ...] = (256, 512, 1024)
 SPEED_ITERATIONS: tuple[int, ...] = (100, 300, 500)
 #: Fig. 5 / section 4.1: the networks reach the loss of "about 50 to 100 iterations" of optimisation.
 FIG5_ITERATIONS: tuple[int, ...] = (50, 100, 200, 300, 500)
+#: Section 4.1, "Baseline": the optimisation's image "is initialized with white noise" (Fig. 5 compares
+#: against that). ``"content"`` (start from the photo itself, a far better start) is a stricter yardstick.
+FIG5_INIT = "noise"
 
 
 # --- the loss weights as one object -----------------------------------------------------------------------

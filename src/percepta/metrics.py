@@ -114,6 +114,17 @@ def style_ratio(output: Tensor, photo: Tensor, style: Tensor, lossnet: VGG16Loss
     return distance(output) / distance(photo)
 
 
+def edge_busyness(y: Tensor, width: int = 4) -> list[float]:
+    """Lines along the picture's edges, as drawn by a network's zero-padded convolutions: how much the first
+    and last ``width`` columns (left, right) and rows (top, bottom) of ``y`` change from one to the next, each
+    over the mean change between the inner ones (2 * ``width`` in from every edge). About 1 where the picture
+    simply goes on to its edges; 2 means that an edge's strip is twice as busy as the inside."""
+    cols = (y[..., :, 1:] - y[..., :, :-1]).abs().mean(dim=(0, 1, 2))
+    rows = (y[..., 1:, :] - y[..., :-1, :]).abs().mean(dim=(0, 1, 3))
+    inner = slice(2 * width, -2 * width)
+    return [float(s[k].mean() / s[inner].mean()) for s in (cols, rows) for k in (slice(0, width), slice(-width, None))]
+
+
 def quantize(x: Tensor) -> Tensor:
     """Round to 8-bit levels, as if the image were saved: ``round(x * 255) / 255``, clamped."""
     return x.clamp(0.0, 1.0).mul(255.0).round().div(255.0)

@@ -12,6 +12,8 @@ the output is exactly the input's size (times ``scale``) for any H x W.
 
 from __future__ import annotations
 
+import dataclasses
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -96,6 +98,13 @@ class TransformNet(nn.Module):
             assert isinstance(last, nn.Conv2d)
             nn.init.zeros_(last.weight)  # start as plain bicubic upsampling
             nn.init.zeros_(last.bias)
+
+    def with_margin(self, margin: int) -> TransformNet:
+        """A copy of this network, same weights (in eval mode), run behind a ``margin`` px reflection margin
+        (``NetConfig.margin``): the margin is not a weight, so a trained network can get one afterwards."""
+        net = TransformNet(dataclasses.replace(self.config, margin=margin)).to(next(self.parameters()).device)
+        net.load_state_dict(self.state_dict())
+        return net.eval()
 
     def forward(self, x: Tensor) -> Tensor:
         h, w = x.shape[-2:]

@@ -232,10 +232,7 @@ class _Teacher:
         model = load_model(path, str(device))
         if model.task != "style":
             raise PerceptaError(f"{path}: a teacher must be a style model, not {model.task}")
-        config = dataclasses.replace(model.config, margin=max(margin, model.config.margin))
-        self.net = TransformNet(config).to(device)
-        self.net.load_state_dict(model.net.state_dict())
-        self.net.eval().requires_grad_(False)
+        self.net = model.net.with_margin(max(margin, model.config.margin)).requires_grad_(False)
 
     @torch.no_grad()
     def __call__(self, batch: Batch) -> Batch:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from .. import hyperparams as hp
-from ..arch import FAST_MARGIN, NetConfig
+from ..arch import EDGE_MARGIN, NetConfig
 from ..hyperparams import LossWeights
 
 Task = Literal["style", "sr"]
@@ -46,7 +46,7 @@ class TrainOptions:
     val_images: Sequence[str] = ()
     init_from: str | None = None  # warm start from a model file with the same architecture
     teacher: str | None = None  # distillation: the content (and pixel) target is this style model's output
-    teacher_margin: int = FAST_MARGIN  # the teacher runs behind this reflection margin (its edge lines untaught)
+    teacher_margin: int = EDGE_MARGIN  # the teacher runs behind this reflection margin (its edge lines untaught)
     half: bool = False  # store the final model's weights as fp16
     amp: Literal["off", "bf16", "fp16"] = "off"  # mixed precision (fp16 with a gradient scaler); paper: fp32
     overwrite: bool = False  # replace an existing model file at ``output``
