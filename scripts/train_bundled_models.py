@@ -171,9 +171,10 @@ def run_gpu(args: argparse.Namespace) -> None:
             print(f"{style}-fast: {train_resumable(fast)}", flush=True)
 
 
-def edge_margin(net, meta: dict, photos: list[Path]) -> tuple[object, dict]:
+def edge_margin(net, meta: dict) -> tuple[object, dict]:
     """A style network trained without a margin, given :data:`percepta.arch.EDGE_MARGIN` (weights unchanged),
-    and its metadata with a note of the edge lines measured on ``photos`` at 512 px without and with it."""
+    and its metadata with a note of the edge lines measured on the held-out photos at 512 px without and with
+    it."""
     from statistics import mean
 
     import torch
@@ -183,6 +184,7 @@ def edge_margin(net, meta: dict, photos: list[Path]) -> tuple[object, dict]:
     from percepta.metrics import edge_busyness
 
     with_margin = net.with_margin(EDGE_MARGIN)
+    photos = [DATA / "content" / n for n in HELD_OUT]
     with torch.no_grad():
         xs = [as_batch(load_rgb(photo), 512) for photo in photos]
         before, after = ([v for x in xs for v in edge_busyness(n(x))] for n in (net.eval(), with_margin))
@@ -193,7 +195,7 @@ def edge_margin(net, meta: dict, photos: list[Path]) -> tuple[object, dict]:
     return with_margin, {**meta, "margin_note": note}
 
 
-def add_margin(names: list[str], photos: list[Path]) -> None:
+def add_margin(names: list[str]) -> None:
     """``--add-margin``: give shipped style models trained without a margin :data:`EDGE_MARGIN`, in place."""
     from percepta.modelfile import BUNDLED_DIR, load_model, save_model
 
@@ -203,7 +205,7 @@ def add_margin(names: list[str], photos: list[Path]) -> None:
         if model.config.margin:
             print(f"{name}: has a {model.config.margin} px margin already")
             continue
-        net, meta = edge_margin(model.net, dict(model.meta), photos)
+        net, meta = edge_margin(model.net, dict(model.meta))
         save_model(path, net, meta, half=True)
         print(f"{name}: {meta['margin_note']}")
 
@@ -230,7 +232,7 @@ def install(finished: Path) -> None:
             meta["warm_start_recipe"] = ", then ".join(chain)
         net = model.net
         if model.task == "style" and not model.config.margin:  # full models train without it (cheaper)
-            net, meta = edge_margin(net, meta, [DATA / "content" / n for n in HELD_OUT])
+            net, meta = edge_margin(net, meta)
         shipped = BUNDLED_DIR / path.name
         save_model(shipped, net, meta, half=True)
         print(f"installed {shipped}")
@@ -269,7 +271,7 @@ def main() -> None:
         install(args.install)
         return
     if args.add_margin:
-        add_margin(args.add_margin.split(","), [DATA / "content" / n for n in HELD_OUT])
+        add_margin(args.add_margin.split(","))
         return
     if args.recipe == "gpu":
         args.work = args.work or WORK / "gpu"

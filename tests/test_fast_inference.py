@@ -377,11 +377,10 @@ def test_full_style_models_run_behind_the_edge_margin() -> None:
 
     picos = as_batch(load_rgb(files("percepta") / "examples" / "picos_de_europa.jpg"), 256)
     photos = (picos, photo(CITY, 256), photo(LANDSCAPE, 256))
-    full = sorted(p.stem for p in BUNDLED_DIR.glob("*.safetensors") if p.stem not in BUNDLED_FAST)
-    full = [n for n in full if load_model(n).task == "style"]
+    full = {p.stem: load_model(p) for p in sorted(BUNDLED_DIR.glob("*.safetensors")) if p.stem not in BUNDLED_FAST}
+    full = {name: model for name, model in full.items() if model.task == "style"}
     assert {"wave", "the_scream"} <= set(full)
-    for name in full:
-        model = load_model(name)
+    for name, model in full.items():
         assert model.config.margin == EDGE_MARGIN, name
         with torch.no_grad():
             edges = {m: np.mean([edge_busyness(model.net.with_margin(m)(x)) for x in photos]) for m in (0, EDGE_MARGIN)}
