@@ -7,6 +7,7 @@ is only for optional checks marked ``shared``, which skip cleanly where it is mi
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -25,8 +26,10 @@ CITY = PHOTOS / "lomiri_Bridge_by_Sander_Klootwijk.jpg"
 LANDSCAPE = PHOTOS / "lomiri_life_by_Aitzol_Berasategi.jpg"
 SHARED = Path(os.environ.get("PERCEPTA_TEST_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 
-# exported ONNX graphs (the CPU backend's cache) go to a fresh folder per test run, not the user's cache
-os.environ.setdefault("PERCEPTA_CACHE", tempfile.mkdtemp(prefix="percepta-test-cache-"))
+# exported ONNX graphs (the CPU backend's cache) go to a fresh folder per test run, not the user's cache,
+# removed when the run ends (pytest_sessionfinish)
+_OWN_CACHE = None if "PERCEPTA_CACHE" in os.environ else tempfile.mkdtemp(prefix="percepta-test-cache-")
+os.environ.setdefault("PERCEPTA_CACHE", _OWN_CACHE or "")
 if "OMP_NUM_THREADS" not in os.environ:
     torch.set_num_threads(min(2, os.cpu_count() or 1))
 
@@ -58,3 +61,9 @@ def content64() -> torch.Tensor:
 @pytest.fixture(scope="session")
 def wave64() -> torch.Tensor:
     return photo(STYLES / "wave.jpg", 64)
+
+
+def pytest_sessionfinish(session, exitstatus) -> None:
+    """The suite cleans up after itself: the graph cache it made (tens of MB a run) goes with it."""
+    if _OWN_CACHE:
+        shutil.rmtree(_OWN_CACHE, ignore_errors=True)

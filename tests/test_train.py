@@ -181,7 +181,7 @@ def test_torchrun_two_processes_match_one(photo_dir, tmp_path) -> None:
             "percepta",
             *_cli(photo_dir, double, 3)[3:],
         ],
-        env=_env(),
+        env={**_env(), "TMPDIR": str(tmp_path)},  # torchelastic's own temporary folders go with the test's
         capture_output=True,
         text=True,
         timeout=600,
@@ -189,15 +189,16 @@ def test_torchrun_two_processes_match_one(photo_dir, tmp_path) -> None:
     assert done.returncode == 0, done.stderr[-2000:]
     one, two = load_model(single), load_model(double)
     assert two.meta["iterations"] == 3
-    # Conv biases just before instance norm get a zero gradient in exact arithmetic, so Adam turns their
-    # rounding noise into lr-sized steps: compare every other weight, and the networks' outputs.
+    # The same global batch gives the same gradients up to float rounding, but Adam divides each gradient by
+    # its own running RMS: a weight whose gradient is rounding noise (a conv bias before instance norm gets 0
+    # in exact arithmetic) moves by about lr a step either way, whatever its sign. So weights may be up to
+    # 2 * steps * lr apart, and only a few may use that freedom; the outputs below check what the nets compute.
+    steps, lr = 3, 1e-3
     a, b = one.net.state_dict(), two.net.state_dict()
-    convs = [name for name, m in one.net.named_modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d))]
-    before_norm = {f"{name}.bias" for name in convs[:-1]}  # every conv but the output layer
-    compared = [key for key in a if key not in before_norm]
-    assert len(compared) > len(a) // 2
-    for key in compared:
-        assert torch.allclose(a[key], b[key], atol=2e-5, rtol=1e-4), key
+    floats = [key for key in a if a[key].is_floating_point()]
+    diffs = torch.cat([(a[key] - b[key]).abs().flatten() for key in floats])
+    assert float(diffs.max()) <= 2 * steps * lr * 1.01
+    assert float((diffs > 2e-5).float().mean()) < 0.02, "DDP and one process moved the weights apart"
     torch.manual_seed(0)
     untrained = type(one.net)(one.config).eval()
     x = torch.rand(2, 3, 48, 48)
