@@ -20,7 +20,7 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
-from percepta.bench import (
+from percepta.experiments import (
     ObjectiveComparison,
     objective_comparison,
     objective_loss,

@@ -186,7 +186,7 @@ def edge_margin(net, meta: dict) -> tuple[object, dict]:
     with_margin = net.with_margin(EDGE_MARGIN)
     photos = [DATA / "content" / n for n in HELD_OUT]
     with torch.no_grad():
-        xs = [as_batch(load_rgb(photo), 512) for photo in photos]
+        xs = [torch.from_numpy(as_batch(load_rgb(photo), 512)) for photo in photos]
         before, after = ([v for x in xs for v in edge_busyness(n(x))] for n in (net.eval(), with_margin))
     note = (f"{EDGE_MARGIN} px reflection margin set after training (weights unchanged): the edge strips of its "
             f"outputs for {', '.join(p.name for p in photos)} at 512 px, {mean(before):.2f}x the inside's steps "

@@ -138,3 +138,31 @@ def test_paper_size_optimisation_lowers_loss_tenfold(tmp_path, capsys) -> None:
     )
     ratio = float(re.search(r"\(([\d.]+)x lower\)", capsys.readouterr().out).group(1))
     assert ratio >= 10.0
+
+
+def test_resume_names_the_hyper_parameters_it_ignores() -> None:
+    """``--resume`` continues with the checkpoint's hyper-parameters; the ones given again are named in a
+    warning (places, the device and --iters are this call's own)."""
+    from percepta.commands.train import ignored_by_resume
+
+    argv = ["train", "style", "--resume", "m.ckpt", "--style-weight", "1e-4", "--size=128", "--iters", "9",
+            "--data", "photos", "-o", "m.safetensors", "--device", "cpu"]  # fmt: skip
+    assert ignored_by_resume(argv) == ["--size", "--style-weight"]
+    assert ignored_by_resume(["train", "style", "--resume", "m.ckpt", "-o", "m.safetensors"]) == []
+
+
+def test_train_options_come_from_the_one_flat_mapping() -> None:
+    """The command line's flags become TrainOptions through TrainOptions.from_dict, the mapping old model files
+    use: every loss weight (the pixel weight too) and network field arrives."""
+    from percepta.cli import build_parser
+    from percepta.commands.train import train_options
+
+    args = build_parser().parse_args(["train", "style", "--style", "s.jpg", "--data", "d", "-o", "m.safetensors",
+                                      "--style-weight", "3e-5", "--pixel-weight", "0.5", "--norm", "instance",
+                                      "--blocks", "2", "--width", "0.5", "--exclude", "a.jpg,b.jpg"])  # fmt: skip
+    opts = train_options(args)
+    assert (opts.loss.style, opts.loss.pixel, opts.net.norm, opts.net.width) == (3e-5, 0.5, "instance", 0.5)
+    assert opts.net.arch.count("R") == 2 and opts.exclude == ("a.jpg", "b.jpg")
+    sr = train_options(build_parser().parse_args(["train", "sr", "--data", "d", "-o", "m.safetensors", "--scale",
+                                                  "8", "--loss", "pixel", "--skip", "bicubic"]))  # fmt: skip
+    assert (sr.scale, sr.loss.sr_loss, sr.net.skip, sr.style_size) == (8, "pixel", "bicubic", None)

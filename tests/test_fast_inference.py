@@ -13,15 +13,15 @@ import pytest
 import torch
 
 from percepta.arch import FAST_STYLE_ARCH, NetConfig
-from percepta.backends import choose, run
+from percepta.backends import check, frozen_statistics
 from percepta.errors import ModelFileError, PerceptaError
 from percepta.export import ExportGraph, export_model, min_side, onnx_bytes
 from percepta.image import load_rgb, save_image, to_pil
-from percepta.infer import run_style_tiled, stylize
+from percepta.infer import backend_for, run_network, run_style_tiled, stylize
 from percepta.metrics import edge_busyness
-from percepta.modelfile import BUNDLED_DIR, Model, load_model, save_model
+from percepta.modelfile import BUNDLED_DIR, Model, load_graph, load_model, save_model
 from percepta.nets import TransformNet
-from percepta.tiling import _positions, frozen_statistics, run_tiled
+from percepta.tiling import _positions, run_tiled
 from percepta.upscaling import upscale
 
 from .conftest import CITY, LANDSCAPE, photo
@@ -53,6 +53,20 @@ def wave() -> Model:
 def _eager(model: Model, x: torch.Tensor) -> torch.Tensor:
     with torch.no_grad():
         return model.net(x)
+
+
+def run(model: Model, x: torch.Tensor, backend: str = "auto") -> torch.Tensor:
+    return run_network(model, x, backend)
+
+
+def _np(fn):
+    """A torch network as the array function run_tiled takes."""
+
+    def call(a: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            return fn(torch.from_numpy(np.ascontiguousarray(a))).numpy()
+
+    return call
 
 
 @pytest.mark.parametrize("name", ["wave", "sr_x4_feat"])
@@ -107,38 +121,41 @@ def test_inference_rewrites_compute_the_same_network(name: str) -> None:
 
 
 def test_onnx_backend_matches_eager_within_1e_4(wave: Model, fast: Model) -> None:
-    for model in (wave, fast):
-        assert choose(model) == "onnx"  # the CPU default
-        for h, w in [*ODD_SIZES, (9, 13)]:  # (9, 13): below the graph's minimum, padded first
+    """The light path (the graph stored in the bundled file; a loaded network's graph exported once) equals
+    PyTorch's network."""
+    assert backend_for() == "onnx"  # the CPU default
+    for model, light in ((wave, load_graph("wave")), (fast, fast)):
+        for h, w in [*ODD_SIZES, (9, 13), (1, 5)]:  # any size: the graph takes the network's own padding
             x = torch.rand(1, 3, h, w)
-            got = run(model, x)
+            got = run(light, x)
             assert got.shape == (1, 3, h, w)
             assert float((got - _eager(model, x)).abs().max()) < 1e-4
 
 
 def test_legacy_onnx_export_of_the_backend_cache_matches(fast: Model) -> None:
     """The backend's cache uses the fast TorchScript-based exporter; ``percepta export`` the dynamo one (above)."""
-    from percepta.export import onnx_session
+    from percepta.graph import session
 
     x = torch.rand(1, 3, 61, 83)
-    out = onnx_session(onnx_bytes(fast, dynamo=False)).run(None, {"image": x.numpy()})[0]
+    out = session(onnx_bytes(fast, dynamo=False)).run(None, {"image": x.numpy()})[0]
     assert abs(out - _eager(fast, x).numpy()).max() < 1e-4
 
 
-def test_onnx_cache_is_written_once_and_reused(tmp_path, monkeypatch, fast: Model) -> None:
-    import percepta.backends as backends
-
-    monkeypatch.setenv("PERCEPTA_CACHE", str(tmp_path))
-    monkeypatch.setattr(backends, "_sessions", {})
-    model = Model(fast.net, dict(fast.meta))
-    run(model, torch.rand(1, 3, 40, 40))
-    files = list((tmp_path / "onnx").glob("*.onnx"))
-    assert len(files) == 1
+def test_files_saved_without_graphs_get_them_cached_once_and_checked(tmp_path, monkeypatch, fast: Model) -> None:
+    """A model file without stored graphs (percepta 0.1's) is exported once into the graph cache, reused, and a
+    cache entry holding another model's graph is not trusted."""
+    monkeypatch.setenv("PERCEPTA_CACHE", str(tmp_path / "cache"))
+    path = save_model(tmp_path / "old.safetensors", fast.net, {"name": "old"}, graphs=False)
+    x = torch.rand(1, 3, 40, 40)
+    assert float((run(load_graph(path), x) - _eager(fast, x)).abs().max()) < 1e-4
+    files = sorted((tmp_path / "cache" / "onnx").glob("*.onnx"))
+    assert [f.name.split(".")[1] for f in files] == ["main", "tiles"]
     stamp = files[0].stat().st_mtime_ns
-    backends._sessions.clear()
-    again = Model(fast.net, dict(fast.meta))
-    run(again, torch.rand(1, 3, 40, 40))
+    load_graph(path)
     assert files[0].stat().st_mtime_ns == stamp  # loaded, not exported again
+    other = _model(NetConfig.fast_style(), seed=5)
+    files[0].write_bytes(onnx_bytes(Model(other.net, {"name": "other"}), dynamo=False))
+    assert float((run(load_graph(path), x) - _eager(fast, x)).abs().max()) < 1e-4  # exported again
 
 
 @pytest.fixture(scope="module")
@@ -189,10 +206,10 @@ def test_a_file_that_is_not_a_percepta_export_is_refused(tmp_path) -> None:
 
 def test_backends_refuse_what_cannot_run_here(wave: Model) -> None:
     with pytest.raises(PerceptaError, match="unknown backend"):
-        choose(wave, "tensorrt")
+        backend_for("tensorrt")
     if not torch.cuda.is_available():
         with pytest.raises(PerceptaError, match="CUDA"):
-            choose(wave, "fp16")
+            check(wave, "fp16")
 
 
 @pytest.mark.slow
@@ -221,24 +238,23 @@ def test_frozen_statistics_make_tiling_nearly_exact(wave: Model) -> None:
     """With every tile normalised by one set of statistics (here the whole image's own), feathered tiles
     reproduce one pass with those statistics; tiles that normalise themselves are >10x further off. The
     frozen copy runs on the ONNX backend too, and the original network is left untouched."""
-    from percepta.backends import one_off_runner
-
     x = photo(LANDSCAPE, 256, square=False)
     frozen = frozen_statistics(wave.net, x, stats_size=10_000)
     assert frozen is not wave.net
     assert not any(isinstance(m, torch.nn.InstanceNorm2d) for m in frozen.modules())
     assert any(isinstance(m, torch.nn.InstanceNorm2d) for m in wave.net.modules())
     with torch.inference_mode():
-        own = run_tiled(wave.net, x, tile=160, overlap=64, align=4)
+        own = torch.from_numpy(run_tiled(_np(wave.net), x.numpy(), tile=160, overlap=64, align=4))
         plain = wave.net(x)
         whole = frozen(x)
-        tiled = run_tiled(frozen, x, tile=160, overlap=64, align=4)
-    onnx_tiled = run_tiled(one_off_runner(Model(frozen, {"name": "frozen"}), "onnx"), x, 160, 64, 4)
+        tiled = torch.from_numpy(run_tiled(_np(frozen), x.numpy(), tile=160, overlap=64, align=4))
+    graph = load_graph("wave").net  # the light path: the tiles graph takes the statistics
+    light = run_tiled(graph.frozen(graph.statistics(x.numpy())), x.numpy(), 160, 64, 4)
     assert float((whole - plain).abs().max()) < 1e-4  # full-size statistics are the network's own
     shared = float((whole - tiled).abs().mean())
     assert shared < 2e-3
     assert float((own - plain).abs().mean()) > 10 * shared
-    assert float((onnx_tiled - tiled).abs().max()) < 1e-4
+    assert float(np.abs(light - tiled.numpy()).max()) < 1e-4
     plain_net = _model(NetConfig.style("batch", "resize", 0.5, 2)).net
     assert frozen_statistics(plain_net, x) is plain_net  # nothing to freeze
 
@@ -264,7 +280,7 @@ def test_tiled_stylisation_has_no_seams(norm: str) -> None:
 
     assert seam_ratio(tiled) < 1.25
     if norm == "instance":
-        naive = run_tiled(lambda t: _eager(model, t), x, tile, 1)  # own statistics, (almost) no feathering
+        naive = torch.from_numpy(run_tiled(_np(model.net), x.numpy(), tile, 1))  # own statistics, ~no feathering
         naive_steps = (naive[..., :, 1:] - naive[..., :, :-1]).abs().mean(dim=(0, 1, 2))
         cuts = list(_positions(x.shape[-1], tile, 1)[1:])
         assert max(float(naive_steps[c - 1 : c + 1].max() / naive_steps.mean()) for c in cuts) > 1.5
@@ -302,7 +318,7 @@ def test_fast_architecture_is_leaner_than_the_bundled_one() -> None:
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (runs in GPU sessions)")
 def test_cuda_fp16_backend_matches_fp32_within_1e_2() -> None:
     model = load_model("wave", "cuda")
-    assert choose(model) == "fp16"
+    assert backend_for("auto", "cuda") == "fp16"
     x = torch.rand(2, 3, 131, 97)
     want = run(model, x, "eager")
     assert float((run(model, x) - want).abs().max()) < 1e-2
@@ -310,7 +326,7 @@ def test_cuda_fp16_backend_matches_fp32_within_1e_2() -> None:
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (runs in GPU sessions)")
 def test_bench_speed_runs_on_cuda(tmp_path) -> None:
-    from percepta.bench import speed_table
+    from percepta.experiments import speed_table
 
     rows = speed_table(photo(CITY, 64), photo(LANDSCAPE, 64), [64], [3], None, "cuda", quick=True)
     assert rows and all(r.network_seconds > 0 and r.optimization_seconds > 0 for r in rows)
@@ -360,7 +376,7 @@ def test_fast_models_draw_no_lines_along_the_edges(name: str) -> None:
 
     model = load_model(name)
     assert model.config.margin == EDGE_MARGIN
-    picos = as_batch(load_rgb(files("percepta") / "examples" / "picos_de_europa.jpg"), 256)
+    picos = torch.from_numpy(as_batch(load_rgb(files("percepta") / "examples" / "picos_de_europa.jpg"), 256))
     with torch.no_grad():
         for x in (picos, photo(CITY, 256), photo(LANDSCAPE, 256)):
             assert max(edge_busyness(model.net(x))) < 2.2, edge_busyness(model.net(x))
@@ -375,7 +391,7 @@ def test_full_style_models_run_behind_the_edge_margin() -> None:
     from percepta.arch import EDGE_MARGIN
     from percepta.infer import as_batch
 
-    picos = as_batch(load_rgb(files("percepta") / "examples" / "picos_de_europa.jpg"), 256)
+    picos = torch.from_numpy(as_batch(load_rgb(files("percepta") / "examples" / "picos_de_europa.jpg"), 256))
     photos = (picos, photo(CITY, 256), photo(LANDSCAPE, 256))
     full = {p.stem: load_model(p) for p in sorted(BUNDLED_DIR.glob("*.safetensors")) if p.stem not in BUNDLED_FAST}
     full = {name: model for name, model in full.items() if model.task == "style"}
@@ -428,3 +444,20 @@ def test_folder_batches_give_the_images_one_at_a_time_would(tmp_path, fast: Mode
             one, four = load_rgb(a.output), load_rgb(b.output)
             assert one.size == four.size
             assert np.abs(np.asarray(one, np.int16) - np.asarray(four, np.int16)).max() <= 1
+
+
+def test_light_path_matches_pytorch_on_video_frames(tmp_path) -> None:
+    """Decoded video frames through the light path (the stored graph, numpy in and out) and through PyTorch's
+    network: the same stylised frames within 1e-4."""
+    import av
+
+    from .test_video import make_clip
+
+    clip = make_clip(tmp_path / "clip.mp4", audio=False)
+    with av.open(str(clip)) as container:
+        frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)][:4]
+    x = np.stack(frames).transpose(0, 3, 1, 2).astype(np.float32) / 255.0
+    light = stylize(x, "wave-fast")
+    eager = stylize(torch.from_numpy(x), "wave-fast", backend="eager")
+    assert isinstance(light, np.ndarray) and light.shape == x.shape
+    assert float(np.abs(light - eager.numpy()).max()) < 1e-4

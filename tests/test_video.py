@@ -16,7 +16,8 @@ from percepta.video import flicker
 FPS, FRAMES, W, H = 10, 10, 48, 32
 
 
-def make_clip(path: Path, noise: float = 0.0, audio: bool = True, rotation: int = 90, video: bool = True) -> Path:
+def make_clip(path: Path, noise: float = 0.0, audio: bool = True, rotation: int = 90, video: bool = True,
+              frames: int = FRAMES) -> Path:  # fmt: skip
     """A small H.264 clip (a drifting gradient, optional sensor noise) with a 440 Hz AAC track."""
     rng = np.random.default_rng(0)
     with av.open(str(path), "w") as out:
@@ -29,7 +30,7 @@ def make_clip(path: Path, noise: float = 0.0, audio: bool = True, rotation: int 
         if a is not None:
             a.layout = "mono"
         yy, xx = np.mgrid[0:H, 0:W]
-        for i in range(FRAMES if video else 0):
+        for i in range(frames if video else 0):
             img = np.stack([(xx * 5 + i) % 256, yy * 7, np.full_like(xx, 120)], -1).astype(float)
             img = np.clip(img + rng.normal(0, noise, img.shape), 0, 255).astype(np.uint8)
             for packet in v.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
@@ -38,7 +39,7 @@ def make_clip(path: Path, noise: float = 0.0, audio: bool = True, rotation: int 
             for packet in v.encode():
                 out.mux(packet)
         if a is not None:
-            samples = (0.3 * np.sin(2 * np.pi * 440 * np.arange(16000 * FRAMES // FPS) / 16000)).astype(np.float32)
+            samples = (0.3 * np.sin(2 * np.pi * 440 * np.arange(16000 * frames // FPS) / 16000)).astype(np.float32)
             for start in range(0, len(samples), 1024):
                 frame = av.AudioFrame.from_ndarray(samples[None, start : start + 1024].copy(), format="fltp",
                                                    layout="mono")  # fmt: skip

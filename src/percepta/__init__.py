@@ -14,7 +14,10 @@ ECCV 2016. Public API::
     percepta.train_style(TrainOptions("style", "photos/", "mine.safetensors", style="painting.jpg"))
 
 Each name is imported on first use (PEP 562), so ``import percepta`` and the command line's ``--help``
-do not pay for torch. The modules: see the README's code map.
+do not pay for torch. ``stylize`` and ``upscale`` take PIL images, numpy arrays or torch tensors and return
+the same kind; they run each model's own graph on ONNX Runtime and need no torch (the light install);
+``optimize``, the evaluations, ``export_model`` and training need ``percepta[train]``. The modules:
+docs/architecture.md.
 """
 
 from __future__ import annotations

@@ -39,14 +39,7 @@ def _hours(seconds: Any) -> str:
 
 
 def _options(meta: dict[str, Any]) -> TrainOptions | None:
-    """The training options recorded in ``meta`` (either layout), or None when absent or unusable."""
-    stored = meta.get("options")
-    if not isinstance(stored, dict):
-        return None
-    try:
-        return TrainOptions.from_dict(stored)
-    except (TypeError, ValueError, KeyError):
-        return None
+    return TrainOptions.stored_in(meta)
 
 
 def _what(config: NetConfig, meta: dict[str, Any], opts: TrainOptions | None) -> str:

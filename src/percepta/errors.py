@@ -20,3 +20,12 @@ class WeightsError(PerceptaError):
 class ImageTooLargeError(ImageError):
     """An input image has more pixels than the limit (checked from its header), or trips the decompression-bomb
     guard: a limit the caller set, not a damaged file (``percepta serve`` answers 413 for it, 400 for others)."""
+
+
+#: how PyTorch, ONNX Runtime and the C allocator say they ran out of memory
+_OUT_OF_MEMORY = ("out of memory", "not enough memory", "allocate memory", "failed to allocate", "bad_alloc")
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """Whether ``exc`` is running out of memory, whatever library raised it (the CLI's and the server's one test)."""
+    return isinstance(exc, MemoryError) or any(words in str(exc).lower() for words in _OUT_OF_MEMORY)

@@ -19,6 +19,7 @@ with the same metadata as extra files. ``percepta stylize -m model.onnx`` (or ``
 
 from __future__ import annotations
 
+import copy
 import io
 import json
 import os
@@ -34,22 +35,13 @@ from ._version import __version__
 from .arch import NetConfig
 from .errors import ModelFileError, PerceptaError
 from .fsutil import atomic_write
+from .graph import GRAPH_FORMAT, GRAPH_VERSION, OPSET, min_side
 from .nets import ResidualBlock
 
 FORMATS = ("onnx", "torchscript")
 SUFFIXES = {".onnx": "onnx", ".pt": "torchscript", ".ts": "torchscript"}
-OPSET = 18
-#: bumped whenever :class:`ExportGraph` computes differently, so that cached graphs are exported again
-GRAPH_VERSION = 2
 #: TorchScript extra-file name holding the JSON metadata
 _TS_META = "percepta.json"
-
-
-def min_side(config: NetConfig) -> int:
-    """The smallest height and width an exported graph accepts: the reflection pad (``pad`` and ``margin`` plus
-    up to ``down_factor - 1``) must stay below the image's size, and the coarsest level needs 2 cells."""
-    f = config.down_factor
-    return max(config.pad + config.margin + f, 2 * f, 2)
 
 
 def _up_taps(up: nn.Module, phase: int) -> list[tuple[int, int]]:
@@ -90,7 +82,7 @@ class PhaseTail(nn.Module):
         if isinstance(norm, nn.BatchNorm2d):  # inference batch norm is a per-channel affine map: fold it in
             a = norm.weight.detach() / torch.sqrt(norm.running_var + norm.eps)
             w, b = w * a[:, None, None, None], (b - norm.running_mean) * a + norm.bias.detach()
-        self.norm = norm if isinstance(norm, nn.InstanceNorm2d) else None
+        self.norm = norm if isinstance(norm, (nn.InstanceNorm2d, SwitchNorm)) else None
         taps = [_up_taps(up, phase) for phase in (0, 1)]
         lo = min(t for phase in taps for t, _ in phase)
         size = max(t for phase in taps for t, _ in phase) - lo + 1
@@ -136,7 +128,7 @@ class PhaseTail(nn.Module):
             and up[0].mode == "nearest" and up[0].scale_factor in (2, 2.0, (2, 2), (2.0, 2.0))
             and _same_conv(up[1]) and up[1].kernel_size == (3, 3)
         )  # fmt: skip
-        norm_ok = isinstance(norm, (nn.Identity, nn.BatchNorm2d)) or (
+        norm_ok = isinstance(norm, (nn.Identity, nn.BatchNorm2d, SwitchNorm)) or (
             isinstance(norm, nn.InstanceNorm2d) and not norm.track_running_stats
         )
         return (transpose or resize) and norm_ok and isinstance(relu, nn.ReLU) and _same_conv(last)
@@ -188,11 +180,15 @@ class ExportGraph(nn.Module):
     Equal to the network's own forward for every input of at least :func:`min_side` pixels per side. The last
     stage (upsampling, norm, ReLU, RGB conv) runs as a :class:`PhaseTail` where the network ends in one, and
     residual blocks with a cropped shortcut as :class:`CroppedResidual`.
+
+    ``padded=True``: the graph a model file carries takes the input already padded the network's way
+    (:func:`percepta.graph.network_pad`, repeated reflection, so any size works) and leaves the crop to the
+    image's size to its caller too; it drops only the top and left margin.
     """
 
-    def __init__(self, net: nn.Module) -> None:
+    def __init__(self, net: nn.Module, padded: bool = False) -> None:
         super().__init__()
-        self.net = net
+        self.net, self.padded = net, padded
         self.config: NetConfig = net.config
         layers = [CroppedResidual(m) if isinstance(m, ResidualBlock) and m.crop else m for m in net.body]
         if PhaseTail.matches(layers):
@@ -200,11 +196,87 @@ class ExportGraph(nn.Module):
         self.body = nn.Sequential(*layers)
 
     def forward(self, x: Tensor) -> Tensor:
+        if self.padded:
+            y, s, m = self.body(x), self.config.scale, self.config.margin
+            return self.net.output(y, x, y.shape[2] // s - m, y.shape[3] // s - m)
         h, w = x.shape[2], x.shape[3]
         f, p = self.config.down_factor, self.config.pad + self.config.margin
         extra_h, extra_w = (f - h % f) % f, (f - w % f) % f
         x = F.pad(x, (p, p + extra_w, p, p + extra_h), mode="reflect")
         return self.net.output(self.body(x), x, h, w)
+
+
+class SwitchNorm(nn.Module):
+    """An instance-norm layer for the tiles graph: normalises with its input's own statistics (``mix`` = 0) or
+    with given ones (``mix`` = 1: a tile normalised like the whole image, :mod:`percepta.tiling`), and records
+    the statistics it saw. Set ``given``, ``mix`` and ``seen`` before each forward (:class:`TilesGraph` does)."""
+
+    def __init__(self, norm: nn.InstanceNorm2d) -> None:
+        super().__init__()
+        self.channels, self.eps = norm.num_features, norm.eps
+        self.weight, self.bias = norm.weight, norm.bias
+        self.given: Tensor | None = None
+        self.mix: Tensor | None = None
+        self.seen: list[Tensor] = []
+
+    def forward(self, x: Tensor) -> Tensor:
+        var, mean = torch.var_mean(x, dim=(2, 3), unbiased=False, keepdim=True)
+        self.seen.append(torch.cat([mean.flatten(1), var.flatten(1)], 1))
+        c = self.channels
+        mean = mean + self.mix * (self.given[:c].view(1, c, 1, 1) - mean)
+        var = var + self.mix * (self.given[c:].view(1, c, 1, 1) - var)
+        y = (x - mean) / torch.sqrt(var + self.eps)
+        return y * self.weight.view(1, c, 1, 1) + self.bias.view(1, c, 1, 1) if self.weight is not None else y
+
+
+class TilesGraph(nn.Module):
+    """:class:`ExportGraph` with every instance norm a :class:`SwitchNorm`: inputs ``image``, ``mix`` (1,) and
+    ``given`` (every layer's means then variances, concatenated), outputs ``output`` and ``statistics`` (N, the
+    same layout) -- the graph :meth:`percepta.graph.Graph.frozen` runs tiles with."""
+
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        net = copy.deepcopy(net).cpu().eval()
+        self.norms: list[SwitchNorm] = []
+        for parent in list(net.modules()):
+            for name, child in parent.named_children():
+                if isinstance(child, nn.InstanceNorm2d):
+                    switch = SwitchNorm(child)
+                    setattr(parent, name, switch)
+                    self.norms.append(switch)
+        self.graph = ExportGraph(net, padded=True)
+
+    @property
+    def width(self) -> int:
+        return sum(2 * n.channels for n in self.norms)
+
+    def forward(self, x: Tensor, mix: Tensor, given: Tensor) -> tuple[Tensor, Tensor]:
+        start = 0
+        for norm in self.norms:
+            norm.given, norm.mix, norm.seen = given[start : start + 2 * norm.channels], mix, []
+            start += 2 * norm.channels
+        y = self.graph(x)
+        return y, torch.cat([s for norm in self.norms for s in norm.seen], 1)
+
+
+def tiles_onnx_bytes(model: Any) -> bytes | None:
+    """The tiles graph (:class:`TilesGraph`) of an instance-norm model as ONNX bytes, ``None`` for other models."""
+    if not any(isinstance(m, nn.InstanceNorm2d) for m in model.net.modules()):
+        return None
+    import onnx
+
+    graph = TilesGraph(model.net)
+    example = (_example(model.config, 2), torch.ones(1), torch.rand(graph.width) + 0.5)
+    axes = {0: "batch", 2: "height", 3: "width"}
+    buffer = io.BytesIO()
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(graph, example, buffer, dynamo=False, opset_version=OPSET,
+                          input_names=["image", "mix", "given"], output_names=["output", "statistics"],
+                          dynamic_axes={"image": axes, "output": axes, "statistics": {0: "batch"}})  # fmt: skip
+    proto = onnx.load_from_string(buffer.getvalue())
+    _add_metadata(proto, model, padded=True)
+    return proto.SerializeToString()
 
 
 def _example(config: NetConfig, batch: int) -> Tensor:
@@ -216,23 +288,26 @@ def _example(config: NetConfig, batch: int) -> Tensor:
 
 def _metadata(model: Any) -> dict[str, str]:
     return {
-        "format": "percepta-exported",
+        "format": GRAPH_FORMAT,
+        "graph_version": str(GRAPH_VERSION),
         "percepta_version": __version__,
         "name": model.name,
         "config": json.dumps(model.config.to_dict()),
         "meta": json.dumps(model.meta, default=str),
         "min_side": str(min_side(model.config)),
+        "weights_key": str(model.meta.get("weights_key", "")),
     }
 
 
-def onnx_bytes(model: Any, dynamo: bool = True) -> bytes:
+def onnx_bytes(model: Any, dynamo: bool = True, padded: bool = False) -> bytes:
     """The model's :class:`ExportGraph` as an ONNX file's bytes (float32, dynamic batch, height and width).
 
     ``dynamo=True`` is ``torch.onnx``'s current exporter (``percepta export``); it takes 10-15 s per network
     on a 2-core CPU. ``dynamo=False`` is the TorchScript-based one, deprecated but 30-100x faster, which the
     CPU backend's cache uses when this torch still has it; both graphs match the network within 1e-5 (tested).
+    ``padded``: the graph model files carry (:class:`ExportGraph`'s ``padded``; metadata ``input: padded``).
     """
-    graph, smallest = ExportGraph(model.net).cpu().eval(), min_side(model.config)
+    graph, smallest = ExportGraph(model.net, padded).cpu().eval(), min_side(model.config)
     example = _example(model.config, 2)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -255,48 +330,82 @@ def onnx_bytes(model: Any, dynamo: bool = True) -> bytes:
             torch.onnx.export(graph, (example,), buffer, dynamo=False, opset_version=OPSET, input_names=["image"],
                               output_names=["output"], dynamic_axes={"image": axes, "output": axes})  # fmt: skip
             proto = onnx.load_from_string(buffer.getvalue())
-    for key, value in _metadata(model).items():
-        entry = proto.metadata_props.add()
-        entry.key, entry.value = key, value
+    _add_metadata(proto, model, padded)
     return proto.SerializeToString()
 
 
+def _add_metadata(proto: Any, model: Any, padded: bool = False) -> None:
+    for key, value in {**_metadata(model), "input": "padded" if padded else "image"}.items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value
+
+
+class _Named:
+    """What the graph builders read of a model: its network, config, name and metadata."""
+
+    def __init__(self, net: nn.Module, name: str, meta: dict[str, Any]) -> None:
+        self.net, self.config, self.name, self.meta = net, net.config, name, meta
+
+
+def inference_graphs(net: nn.Module, name: str, meta: dict[str, Any] | None = None) -> dict[str, bytes]:
+    """The graphs a model file carries for the light path (:mod:`percepta.graph`): ``main`` (:class:`ExportGraph`,
+    the fast TorchScript-based exporter where this torch has it) and, for instance-norm models, ``tiles``
+    (:class:`TilesGraph`)."""
+    model = _Named(net.cpu().eval(), name, dict(meta or {}))
+    try:
+        main = onnx_bytes(model, dynamo=False, padded=True)
+    except Exception:  # noqa: BLE001 -- the legacy exporter gone or failing: the current one
+        main = onnx_bytes(model, dynamo=True, padded=True)
+    tiles = tiles_onnx_bytes(model)
+    return {"main": main, **({"tiles": tiles} if tiles else {})}
+
+
 def export_model(model: Any, fmt: str, path: str | os.PathLike) -> Path:
-    """Write ``model`` (a :class:`percepta.modelfile.Model`) as ``fmt`` (``onnx`` or ``torchscript``) to ``path``
-    atomically, and check the file reproduces the network on an odd-sized input (within 1e-4)."""
+    """Write ``model`` (a :class:`percepta.modelfile.Model`) as ``fmt`` (``onnx`` or ``torchscript``) to ``path``.
+
+    The path is checked before any work (its suffix must be the format's), and the graph is checked to
+    reproduce the network on an odd-sized input (within 1e-4) before it is written, atomically: a failed
+    export leaves no file and an existing one as it was."""
+    from .graph import Graph
+
     if fmt not in FORMATS:
         raise PerceptaError(f"export format must be one of {', '.join(FORMATS)}, not {fmt!r}")
     path = Path(path)
+    if SUFFIXES.get(path.suffix.lower()) != fmt:
+        wanted = " or ".join(k for k, v in SUFFIXES.items() if v == fmt)
+        raise PerceptaError(f"{path}: a {fmt} export is written to a {wanted} file")
+    side = min_side(model.config) + 7
+    x = torch.rand(1, 3, side, side + 10)
     if fmt == "onnx":
         data = onnx_bytes(model)
-        with atomic_write(path) as fh:
-            fh.write(data)
+        got = torch.from_numpy(Graph(model.config, data)(x.numpy()))
     else:
         graph = ExportGraph(model.net).cpu().eval()
+        buffer = io.BytesIO()
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")  # torch.jit is deprecated in favour of torch.export, still supported
             traced = torch.jit.trace(graph, _example(model.config, 1), check_trace=False)
-            with atomic_write(path) as fh:
-                torch.jit.save(traced, fh, _extra_files={_TS_META: json.dumps(_metadata(model))})
-    check = load_exported(path)
-    side = min_side(model.config) + 7
-    x = torch.rand(1, 3, side, side + 10)
+            torch.jit.save(traced, buffer, _extra_files={_TS_META: json.dumps(_metadata(model))})
+            data = buffer.getvalue()
+            got = torch.jit.load(io.BytesIO(data), map_location="cpu")(x)
     with torch.inference_mode():
         want = model.net.cpu()(x)
-        got = check.net(x)
     if got.shape != want.shape or float((got - want).abs().max()) > 1e-4:
-        path.unlink(missing_ok=True)
         raise PerceptaError(f"the exported {fmt} graph does not reproduce {model.name}; nothing written")
+    with atomic_write(path) as fh:
+        fh.write(data)
     return path
 
 
 class ExportedNet(nn.Module):
-    """An exported graph (ONNX Runtime session or TorchScript module) behind :class:`TransformNet`'s interface:
-    ``config`` and ``forward`` on (N, 3, H, W) float32 in [0, 1] for any H x W (small inputs padded here)."""
+    """A TorchScript export behind :class:`TransformNet`'s interface: ``config`` and ``forward`` on (N, 3, H, W)
+    float32 in [0, 1] for any H x W (small inputs padded here)."""
 
-    def __init__(self, config: NetConfig, kind: str, runner: Any, smallest: int) -> None:
+    kind = "torchscript"
+
+    def __init__(self, config: NetConfig, runner: Any, smallest: int) -> None:
         super().__init__()
-        self.config, self.kind, self.runner, self.min_side = config, kind, runner, smallest
+        self.config, self.runner, self.min_side = config, runner, smallest
 
     def forward(self, x: Tensor) -> Tensor:
         h, w = x.shape[-2:]
@@ -305,59 +414,22 @@ class ExportedNet(nn.Module):
             from .nets import _reflect_pad
 
             x = _reflect_pad(x, (0, max(0, self.min_side - w), 0, max(0, self.min_side - h)))
-        x = x.detach().float().cpu().contiguous()
-        if self.kind == "onnx":
-            y = torch.from_numpy(self.runner.run(None, {"image": x.numpy()})[0])
-        else:
-            y = self.runner(x)
-        return y[:, :, : h * s, : w * s]
+        return self.runner(x.detach().float().cpu().contiguous())[:, :, : h * s, : w * s]
 
 
-def onnx_session(data: bytes | str | os.PathLike, threads: int | None = None) -> Any:
-    """An ONNX Runtime CPU session with all graph optimisations and ``threads`` (default: torch's) threads."""
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.intra_op_num_threads = threads or torch.get_num_threads()
-    options.inter_op_num_threads = 1
-    options.log_severity_level = 3
-    # no busy-waiting after a run: ORT's spinning threads would compete with torch's for the image conversions
-    # around it (measured: stylize of a 256 px image 25 -> 18 ms on 2 cores, the network alone unchanged)
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    source = data if isinstance(data, bytes) else str(data)
-    return ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
-
-
-def load_exported(path: str | os.PathLike) -> Any:
-    """A :class:`percepta.modelfile.Model` running an exported ``.onnx`` or TorchScript file."""
-    from .modelfile import Model
-
+def load_torchscript(path: str | os.PathLike) -> tuple[ExportedNet, dict[str, Any]]:
+    """The network and metadata of a TorchScript file written by ``percepta export --format torchscript``."""
     path = Path(path)
-    kind = SUFFIXES.get(path.suffix.lower())
-    if kind is None:
-        raise ModelFileError(f"{path}: not an exported model (expected {', '.join(SUFFIXES)})")
     try:
-        if kind == "onnx":
-            runner = onnx_session(path)
-            meta = dict(runner.get_modelmeta().custom_metadata_map)
-        else:
-            extra = {_TS_META: ""}
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                runner = torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
-            meta = json.loads(extra[_TS_META] or "{}")
-    except Exception as exc:  # noqa: BLE001 -- OSError, RuntimeError, and onnxruntime's and torch.jit's own types
+        extra = {_TS_META: ""}
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            runner = torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
+        meta = json.loads(extra[_TS_META] or "{}")
+    except Exception as exc:  # noqa: BLE001 -- OSError, RuntimeError, and torch.jit's own types
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ModelFileError(f"{path}: cannot load the exported model ({first[:200]})") from None
-    if meta.get("format") != "percepta-exported":
-        raise ModelFileError(f"{path}: not exported by percepta (no percepta metadata); use `percepta export`")
-    try:
-        config = NetConfig(**json.loads(meta["config"]))
-        info = json.loads(meta.get("meta") or "{}")
-        smallest = int(meta.get("min_side") or min_side(config))
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ModelFileError(f"{path}: malformed percepta metadata ({exc})") from None
-    net = ExportedNet(config, kind, runner, smallest)
-    info = {**(info if isinstance(info, dict) else {}), "name": meta.get("name") or path.stem, "exported": kind}
-    return Model(net.eval(), info, path)
+    from .graph import exported_info
+
+    config, info, smallest = exported_info(meta, path, "torchscript")
+    return ExportedNet(config, runner, smallest), info

@@ -24,12 +24,10 @@ from PIL import Image, UnidentifiedImageError
 
 from .errors import ImageError, ImageTooLargeError, PerceptaError
 from .fsutil import atomic_write
+from .limits import MAX_PIXELS  # width*height, checked from the header before any pixel is decoded
 
 if TYPE_CHECKING:  # torch is imported lazily: decoding alone should not pay for it
     import torch
-
-MAX_PIXELS: int = 64_000_000
-"""Default limit on width*height, checked from the header before any pixel is decoded."""
 
 SAVE_FORMATS: dict[str, str] = {
     ".jpg": "JPEG",
@@ -220,21 +218,41 @@ def load_rgb(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> Image.Ima
     return load_image(path, max_pixels).rgb
 
 
-def save_image(rgb: Image.Image, path: str | os.PathLike, alpha: Image.Image | None = None, quality: int = 95) -> None:
-    """Write ``rgb`` to ``path`` atomically, the format chosen by the extension.
+#: JPEG and WebP quality of written images and of the server's results
+JPEG_QUALITY = 95
 
-    ``alpha`` is put back for PNG, WebP and TIFF (resized with LANCZOS to the RGB size
-    if needed, e.g. after super-resolution); JPEG and BMP cannot hold it, so it is
-    dropped (no compositing).  ``quality`` (1-100) applies to JPEG and WebP.  Parent
-    directories are created; the file is written to a temporary name in the same
-    directory and renamed, so a failure never leaves a partial output.
-    """
-    p = Path(path)
-    fmt = SAVE_FORMATS.get(p.suffix.lower())
-    if fmt is None:
-        raise _fail(p, f"unsupported output extension {p.suffix or '(none)'!r}; supported: {', '.join(SAVE_FORMATS)}")
+
+def image_size(data: bytes, name: str = "image", max_pixels: int = MAX_PIXELS) -> tuple[int, int]:
+    """(width, height) of an image in memory from its header alone, with :func:`decode_image`'s limits and
+    messages: the quick check an upload gets before a worker decodes its pixels."""
+    if not data:
+        raise _fail(name, "file is empty (0 bytes)")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # the limit below decides
+            with Image.open(io.BytesIO(data)) as im:
+                w, h = im.size
+    except Image.DecompressionBombError as e:
+        raise _fail(name, f"image is too large (decompression-bomb guard: {_one_line(e)})", ImageTooLargeError) from e
+    except UnidentifiedImageError as e:
+        raise _fail(name, "not a recognised image file (supported: JPEG, PNG, WebP, BMP, TIFF, GIF)") from e
+    except Exception as e:
+        raise _fail(name, f"truncated or corrupt image header ({type(e).__name__}: {_one_line(e)})") from e
+    if w * h > max_pixels:
+        raise _fail(name, f"image is {w}x{h} = {w * h} pixels, over the limit of {max_pixels} pixels",
+                    ImageTooLargeError)  # fmt: skip
+    return w, h
+
+
+def encode_image(rgb: Image.Image, alpha: Image.Image | None = None, fmt: str = "PNG",
+                 quality: int = JPEG_QUALITY) -> bytes:  # fmt: skip
+    """``rgb`` as the bytes of an image file in ``fmt`` (a Pillow format name, e.g. ``PNG``, ``JPEG``; ``jpg`` and
+    lower case accepted). ``alpha`` is put back for PNG, WebP and TIFF (resized with LANCZOS to the RGB size if
+    needed, e.g. after super-resolution); JPEG and BMP cannot hold it, so it is dropped (no compositing).
+    ``quality`` (1-100) applies to JPEG and WebP."""
+    fmt = {"JPG": "JPEG"}.get(fmt.upper(), fmt.upper())
     if not 1 <= quality <= 100:
-        raise _fail(p, f"quality must be between 1 and 100, got {quality}")
+        raise ValueError(f"quality must be between 1 and 100, got {quality}")
     out = rgb if rgb.mode == "RGB" else rgb.convert("RGB")
     if alpha is not None and fmt in _ALPHA_FORMATS:
         a = alpha if alpha.mode == "L" else alpha.convert("L")
@@ -248,34 +266,61 @@ def save_image(rgb: Image.Image, path: str | os.PathLike, alpha: Image.Image | N
         "PNG": {"compress_level": 6},
         "TIFF": {"compression": "tiff_lzw"},
     }.get(fmt, {})
+    buffer = io.BytesIO()
+    out.save(buffer, format=fmt, **params)
+    return buffer.getvalue()
+
+
+def save_image(rgb: Image.Image, path: str | os.PathLike, alpha: Image.Image | None = None,
+               quality: int = JPEG_QUALITY) -> None:  # fmt: skip
+    """Write ``rgb`` (and ``alpha``, where the format holds it: :func:`encode_image`) to ``path`` atomically, the
+    format chosen by the extension. Parent directories are created; the file is written to a temporary name in
+    the same directory and renamed, so a failure never leaves a partial output."""
+    p = Path(path)
+    fmt = SAVE_FORMATS.get(p.suffix.lower())
+    if fmt is None:
+        raise _fail(p, f"unsupported output extension {p.suffix or '(none)'!r}; supported: {', '.join(SAVE_FORMATS)}")
+    if not 1 <= quality <= 100:
+        raise _fail(p, f"quality must be between 1 and 100, got {quality}")
     try:
+        data = encode_image(rgb, alpha, fmt, quality)
         with atomic_write(p) as f:
-            out.save(f, format=fmt, **params)
+            f.write(data)
     except Exception as e:
         cause = e.strerror if isinstance(e, OSError) and e.strerror else _one_line(e)
         raise _fail(p, f"cannot write image ({cause})") from e
+
+
+def to_array(img: Image.Image) -> np.ndarray:
+    """PIL image -> float32 array of shape (1, 3, H, W) with values in [0, 1] (the light path's batches)."""
+    a = np.asarray(img if img.mode == "RGB" else img.convert("RGB"), dtype=np.uint8)
+    return np.ascontiguousarray(a.transpose(2, 0, 1)[None], dtype=np.float32) / np.float32(255.0)
+
+
+def from_array(a: np.ndarray) -> Image.Image:
+    """Array (1, 3, H, W) or (3, H, W) in [0, 1] -> 8-bit RGB image (clamped, rounded half up; NaN -> 0)."""
+    if a.ndim == 4 and a.shape[0] == 1:
+        a = a[0]
+    if a.ndim != 3 or a.shape[0] != 3:
+        raise ValueError(f"expected an array of shape (1,3,H,W) or (3,H,W), got {tuple(a.shape)}")
+    hwc = np.floor(a.transpose(1, 2, 0).astype(np.float32) * np.float32(255.0) + np.float32(0.5))
+    return Image.fromarray(np.nan_to_num(np.clip(hwc, 0.0, 255.0), nan=0.0).astype(np.uint8))
 
 
 def to_tensor(img: Image.Image) -> torch.Tensor:
     """PIL image -> float32 tensor of shape (1, 3, H, W) with values in [0, 1]."""
     import torch
 
-    a = np.array(img if img.mode == "RGB" else img.convert("RGB"), dtype=np.uint8)
-    return torch.from_numpy(a).permute(2, 0, 1).unsqueeze(0).float().div_(255.0).contiguous()
+    return torch.from_numpy(to_array(img))
 
 
-def to_pil(t: torch.Tensor) -> Image.Image:
-    """Tensor (1, 3, H, W) or (3, H, W) in [0, 1] -> 8-bit RGB image (clamped, rounded)."""
-    import torch
-
-    t = t.detach()
-    if t.dim() == 4 and t.shape[0] == 1:
-        t = t[0]
-    if t.dim() != 3 or t.shape[0] != 3:
+def to_pil(t: torch.Tensor | np.ndarray) -> Image.Image:
+    """Tensor or array (1, 3, H, W) or (3, H, W) in [0, 1] -> 8-bit RGB image (clamped, rounded)."""
+    if isinstance(t, np.ndarray):
+        return from_array(t)
+    if t.dim() not in (3, 4) or t.shape[-3] != 3 or (t.dim() == 4 and t.shape[0] != 1):
         raise ValueError(f"expected a tensor of shape (1,3,H,W) or (3,H,W), got {tuple(t.shape)}")
-    # one copy in HWC order, then in place: scale, round half up, clamp (NaN -> 0), to 8 bits
-    a = t.to("cpu", torch.float32).permute(1, 2, 0).mul(255.0).add_(0.5).floor_().clamp_(0.0, 255.0)
-    return Image.fromarray(a.nan_to_num_(0.0).to(torch.uint8).numpy())
+    return from_array(t.detach().float().cpu().numpy())
 
 
 # --- folders ------------------------------------------------------------------------------------------
@@ -314,16 +359,28 @@ def resize_long_side(
     return _resized(img, size / max(img.size), resample)
 
 
+def shrink_array(x: np.ndarray, size: int | None) -> np.ndarray:
+    """A batch (N, C, H, W) downscaled (never up) so that its longer side is at most ``size``: Pillow's
+    antialiased bilinear filter on each float channel, with :func:`resize_long_side`'s rounding (what
+    ``torch.nn.functional.interpolate(..., antialias=True)`` computes, within float rounding); ``None`` keeps it."""
+    if not size or max(x.shape[-2:]) <= size:
+        return x
+    factor = size / max(x.shape[-2:])
+    shape = (max(1, round(x.shape[-1] * factor)), max(1, round(x.shape[-2] * factor)))  # PIL: (width, height)
+    planes = [
+        np.asarray(Image.fromarray(np.ascontiguousarray(plane, np.float32)).resize(shape, Image.Resampling.BILINEAR))
+        for image in x for plane in image
+    ]  # fmt: skip
+    return np.stack(planes).reshape(x.shape[0], x.shape[1], shape[1], shape[0])
+
+
 def shrink_tensor(x: torch.Tensor, size: int | None) -> torch.Tensor:
-    """A batch (N, C, H, W) downscaled (never up) so that its longer side is at most ``size``: antialiased
-    bilinear, with :func:`resize_long_side`'s rounding; ``None`` keeps it."""
+    """:func:`shrink_array` for a tensor batch (on the CPU)."""
     import torch
 
     if not size or max(x.shape[-2:]) <= size:
         return x
-    factor = size / max(x.shape[-2:])
-    shape = (max(1, round(x.shape[-2] * factor)), max(1, round(x.shape[-1] * factor)))
-    return torch.nn.functional.interpolate(x, size=shape, mode="bilinear", antialias=True, align_corners=False)
+    return torch.from_numpy(shrink_array(x.detach().float().cpu().numpy(), size))
 
 
 def resize_short_side(

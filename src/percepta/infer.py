@@ -1,118 +1,193 @@
 """Inference: run a trained transformation network in one forward pass (paper section 4.1, "Speed").
 
-:func:`stylize` takes a PIL image or a tensor and returns the same kind. Options beyond the paper:
+:func:`stylize` takes a PIL image, a numpy array or a torch tensor and returns the same kind. The default
+path needs no torch: each model's own ONNX graph on ONNX Runtime (:mod:`percepta.graph`); the PyTorch
+backends (:mod:`percepta.backends`) run where asked for (:func:`backend_for`). Options beyond the paper:
 ``preserve_colors`` (keep the input's colours, the style only in luminance, after Gatys et al. 2016
 "Preserving color in neural artistic style transfer": the output's Y with the input's Cb and Cr) and
-``strength`` (a linear blend with the input). :func:`process_files` is the one loop over files and folders
-that ``stylize`` and ``upscale`` share: it keeps each input's EXIF orientation (applied) and alpha channel,
-mirrors input subfolders, never writes over an input or (without ``overwrite``) an existing file, and goes
-on past a file that fails, reporting it.
+``strength`` (a linear blend with the input). Files and folders go through
+:func:`percepta.folders.process_files` (:func:`stylize_files`).
 """
 
 from __future__ import annotations
 
+import math
 import os
-import time
-from collections.abc import Callable, Iterable
+import weakref
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-import torch
+import numpy as np
 from PIL import Image
-from torch import Tensor
 
 from .errors import ImageError, PerceptaError
-from .fsutil import check_writable
+from .folders import FileResult, process_files
+from .graph import Graph
 from .image import (
-    SAVE_FORMATS,
-    images_in,
-    load_image,
+    from_array,
     resize_long_side,
-    save_image,
-    shrink_tensor,
-    to_pil,
-    to_tensor,
+    shrink_array,
+    to_array,
 )
-from .modelfile import Model, load_model
+from .limits import MAX_INFERENCE_PIXELS, MAX_OUTPUT_PIXELS  # percepta.limits holds every limit
+from .modelfile import Model, load_graph, load_model
 from .runtime import tune_allocator
-from .tiling import OVERLAP, TILE, TILE_ABOVE, frozen_statistics, run_tiled
+from .tiling import OVERLAP, STATS_SIZE, TILE, TILE_ABOVE, run_tiled
 
-#: Larger inputs are refused (ask for ``max_size``): the style network's activations would not fit.
-MAX_INFERENCE_PIXELS = 16_000_000
-#: Larger super-resolution outputs are refused before any work: the result alone would need gigabytes
-#: (100 MP is 1.2 GB as float32, e.g. a 2500 x 2500 photo at x4).
-MAX_OUTPUT_PIXELS = 100_000_000
+#: the smallest tile side (``--tile``): smaller tiles would be mostly overlap
+MIN_TILE = 32
+#: ``--backend``: ``onnx`` is the model's graph on ONNX Runtime (no torch); the others are PyTorch's
+BACKENDS = ("auto", "onnx", "eager", "compile", "fp16")
 
-ImageLike = TypeVar("ImageLike", Image.Image, Tensor)
+ImageLike = TypeVar("ImageLike", Image.Image, np.ndarray, Any)
+Array = np.ndarray
 
 
-def as_batch(image: Image.Image | Tensor, max_size: int | None = None) -> Tensor:
-    """A PIL image or an RGB tensor ((3, H, W) or (N, 3, H, W) in [0, 1]) as a float32 CPU batch (N, 3, H, W),
-    downscaled first (never up) so that its longer side is at most ``max_size`` (PIL: Lanczos; tensors:
-    antialiased bilinear, the same rounding)."""
+def _is_tensor(x: Any) -> bool:
+    return type(x).__module__.split(".")[0] == "torch"
+
+
+def _has_torch() -> bool:
+    from importlib.util import find_spec
+
+    return find_spec("torch") is not None
+
+
+def backend_for(backend: str = "auto", device: str = "cpu") -> str:
+    """The backend ``backend`` stands for on ``device``: ``auto`` is ``onnx`` (ONNX Runtime, no torch) except on
+    a CUDA device where torch sees one (``fp16``); the PyTorch backends need torch (``percepta[train]``)."""
+    if backend not in BACKENDS:
+        raise PerceptaError(f"unknown backend {backend!r}; use one of {', '.join(BACKENDS)}")
+    if backend == "auto":
+        if str(device).startswith("cuda") and _has_torch():
+            import torch
+
+            return "fp16" if torch.cuda.is_available() else "onnx"
+        return "onnx"
+    if backend != "onnx" and not _has_torch():
+        raise PerceptaError(f"--backend {backend} runs in PyTorch, which is not installed: "
+                            "pip install 'percepta[train]', or use the default backend")  # fmt: skip
+    return backend
+
+
+def load_for(spec: str | os.PathLike | Model, device: str = "cpu", backend: str = "auto") -> Model:
+    """A model ready for ``backend`` on ``device``: its graph for ``onnx``, its PyTorch network otherwise."""
+    if not isinstance(spec, Model) and Path(str(spec)).suffix.lower() in (".pt", ".ts"):
+        return load_model(spec)  # a TorchScript export runs in torch, as itself
+    if backend_for(backend, device) == "onnx":
+        if isinstance(spec, Model) and not isinstance(spec.net, Graph) and getattr(spec.net, "kind", None) is None:
+            return Model(_graph_of(spec), spec.meta, spec.path)  # a loaded PyTorch network: its graph, once
+        return load_graph(spec, device)
+    if isinstance(spec, Model) and isinstance(spec.net, Graph):
+        raise PerceptaError(f"{spec.name} is loaded as an ONNX graph; the PyTorch backends need its .safetensors file")
+    from .runtime import check_device
+
+    return load_model(spec, check_device(str(device)))
+
+
+def as_batch(image: Any, max_size: int | None = None) -> Array:
+    """A PIL image, or an RGB array or tensor ((3, H, W) or (N, 3, H, W) in [0, 1]), as a float32 batch
+    (N, 3, H, W), downscaled first (never up) so that its longer side is at most ``max_size`` (PIL: Lanczos;
+    arrays: antialiased bilinear, the same rounding)."""
     if isinstance(image, Image.Image):
-        return to_tensor(resize_long_side(image.convert("RGB"), max_size))
-    if image.dim() not in (3, 4) or image.shape[-3] != 3:
-        raise ValueError(f"expected an RGB tensor (3, H, W) or (N, 3, H, W), got {tuple(image.shape)}")
-    return shrink_tensor((image if image.dim() == 4 else image.unsqueeze(0)).detach().float().cpu(), max_size)
+        return to_array(resize_long_side(image.convert("RGB"), max_size))
+    x = image.detach().float().cpu().numpy() if _is_tensor(image) else np.asarray(image, dtype=np.float32)
+    if x.ndim not in (3, 4) or x.shape[-3] != 3:
+        raise ValueError(f"expected an RGB array (3, H, W) or (N, 3, H, W), got {tuple(x.shape)}")
+    return shrink_array(x if x.ndim == 4 else x[None], max_size).astype(np.float32, copy=False)
 
 
-def like_input(batch: Tensor, image: ImageLike) -> ImageLike:
-    """``batch`` back in the kind :func:`as_batch` was given: a PIL image, or a tensor of its rank."""
+def like_input(batch: Array, image: Any) -> Any:
+    """``batch`` back in the kind :func:`as_batch` was given: a PIL image, or an array or tensor of its rank."""
     if isinstance(image, Image.Image):
-        return to_pil(batch)
-    return batch if image.dim() == 4 else batch[0]
+        return from_array(batch)
+    if _is_tensor(image):
+        import torch
+
+        batch = torch.from_numpy(np.ascontiguousarray(batch))
+    return batch if image.ndim == 4 else batch[0]
 
 
-def preserve_color(styled: Tensor, original: Tensor) -> Tensor:
+def preserve_color(styled: Array, original: Array) -> Array:
     """Luminance-only transfer: the styled image's Y (ITU-R BT.601) with the original's chroma."""
 
-    def to_ycbcr(x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        r, g, b = x.unbind(1)
+    def to_ycbcr(x: Array) -> tuple[Array, Array, Array]:
+        r, g, b = x[:, 0], x[:, 1], x[:, 2]
         y = 0.299 * r + 0.587 * g + 0.114 * b
         return y, (b - y) * 0.564, (r - y) * 0.713
 
     y, _, _ = to_ycbcr(styled)
     _, cb, cr = to_ycbcr(original)
-    r = y + 1.403 * cr
-    g = y - 0.344 * cb - 0.714 * cr
-    b = y + 1.773 * cb
-    return torch.stack([r, g, b], 1).clamp(0.0, 1.0)
+    rgb = np.stack([y + 1.403 * cr, y - 0.344 * cb - 0.714 * cr, y + 1.773 * cb], 1)
+    return np.clip(rgb, 0.0, 1.0).astype(np.float32, copy=False)
 
 
-def run_network(model: Model, x: Tensor, backend: str = "auto") -> Tensor:
-    """One forward pass of ``model`` on (N, 3, H, W) in [0, 1] with the tuned inference path
-    (:mod:`percepta.backends`; ``backend="eager"`` is the plain fp32 network); the result on the CPU."""
-    from .backends import run
-
-    return run(model, x, backend)
+_graphs: weakref.WeakKeyDictionary[Any, Graph] = weakref.WeakKeyDictionary()
 
 
-def run_style_tiled(model: Model, x: Tensor, tile: int, overlap: int = OVERLAP, backend: str = "auto") -> Tensor:
+def _graph_of(model: Model) -> Graph:
+    """A PyTorch model's graph, exported once per network (``--backend onnx`` on a loaded network)."""
+    if model.net not in _graphs:
+        _graphs[model.net] = load_graph(model).net
+    return _graphs[model.net]
+
+
+def _finite(y: Array, model: Model) -> Array:
+    if not np.isfinite(y).all():
+        raise PerceptaError(f"{model.name} produced NaN or infinite values; the model is broken")
+    return y
+
+
+def run_network(model: Model, x: Any, backend: str = "auto") -> Any:
+    """One forward pass of ``model`` on (N, 3, H, W) in [0, 1] (an array or a tensor; the result is the same
+    kind, on the CPU): its graph on ONNX Runtime, or with a PyTorch network the ``backend`` asked for."""
+    arr = as_batch(x)
+    if isinstance(model.net, Graph):
+        y = model.net(arr)
+    elif (backend in ("auto", "onnx") and getattr(model.net, "kind", None) != "torchscript"
+          and min(arr.shape[-2:]) >= _graph_of(model).min_side):  # fmt: skip
+        y = _graph_of(model)(arr)
+    else:
+        from .backends import runner
+
+        # below the graph's minimum side the network's own padding (repeated reflection) is the reference
+        y = runner(model, "eager" if backend in ("auto", "onnx") else backend)(arr)
+    return like_input(_finite(y, model), x)
+
+
+def run_style_tiled(model: Model, x: Any, tile: int, overlap: int = OVERLAP, backend: str = "auto") -> Any:
     """A style network on ``x`` in feathered tiles, every instance-norm layer using statistics of the whole
-    (downscaled) image (:mod:`percepta.tiling`); bounded memory for any size. Each image gets its own copy of
-    the network with those statistics frozen in, run on ``backend`` without caching it (on the CPU: exported
-    to ONNX Runtime, a fraction of a second, then every tile at ONNX speed); networks without instance norm
-    run as they are, on the cached path."""
-    if getattr(model.net, "kind", None) and model.config.norm == "instance":
-        raise ImageError(
-            f"{x.shape[-1]}x{x.shape[-2]} needs tiling, which an exported instance-norm graph cannot do "
-            "without seams; use the .safetensors model or a smaller --max-size"
-        )
+    image downscaled to :data:`~percepta.tiling.STATS_SIZE` (:mod:`percepta.tiling`); bounded memory for any
+    size. On the light path the model's tiles graph takes the statistics (:meth:`Graph.frozen`); a PyTorch
+    network gets a copy with them frozen in (:func:`percepta.backends.frozen_statistics`)."""
+    arr = as_batch(x)
     align = model.config.down_factor
     overlap = min(overlap, tile // 4)  # small tiles (tests, tiny machines): a quarter of the tile
-    if getattr(model.net, "kind", None) or model.config.norm != "instance":
-        return run_tiled(lambda t: run_network(model, t, backend), x, tile, overlap, align)
-    from .backends import one_off_runner
-
+    net = model.net if isinstance(model.net, Graph) or backend not in ("auto", "onnx") else _graph_of(model)
+    if model.config.norm != "instance":
+        y = run_tiled(lambda t: run_network(model, t, backend), arr, tile, overlap, align)
+        return like_input(y, x)
+    if getattr(net, "kind", None) == "torchscript" or (isinstance(net, Graph) and not net.has_tiles):
+        raise ImageError(
+            f"{arr.shape[-1]}x{arr.shape[-2]} needs tiling, which an exported instance-norm graph cannot do "
+            "without seams; use the .safetensors model or a smaller --max-size"
+        )
     outputs = []
-    for image in x.split(1):
-        frozen = Model(frozen_statistics(model.net, image), {**model.meta, "name": f"{model.name} (tiled)"})
-        runner = one_off_runner(frozen, backend)
-        with torch.inference_mode():
-            outputs.append(run_tiled(runner, image, tile, overlap, align))
-    return torch.cat(outputs)
+    for image in np.split(arr, len(arr)):
+        small = shrink_array(image, STATS_SIZE)
+        if isinstance(net, Graph):
+            runner = net.frozen(net.statistics(small))
+        else:
+            import torch
+
+            from .backends import frozen_statistics, one_off_runner
+
+            frozen = frozen_statistics(net, torch.from_numpy(image), stats_size=STATS_SIZE)
+            runner = one_off_runner(frozen, backend)
+        outputs.append(_finite(run_tiled(runner, image, tile, overlap, align), model))
+    return like_input(np.concatenate(outputs), x)
 
 
 @dataclass
@@ -120,7 +195,8 @@ class Blend:
     """Several style models at once (``wave:0.6,udnie:0.4``; weights default to 1 and are normalised).
 
     ``mode="outputs"`` (the default) blends the models' outputs, which works for any models.
-    ``mode="weights"`` runs one network whose weights are the weighted mean of theirs. Measured by
+    ``mode="weights"`` runs one network whose weights are the weighted mean of theirs (mixed in PyTorch, so
+    it needs ``percepta[train]``; the mixed network's graph is then exported once). Measured by
     ``scripts/blend_modes.py`` (``docs/blends.md``), a 50/50 wave/starry_night weight blend sits nearer both
     paintings' Grams than the output blend, which averages two pictures into a paler one; it needs one
     architecture and, to mean anything, models fine-tuned from a common ancestor, as the bundled ones are.
@@ -137,15 +213,32 @@ class Blend:
             raise ValueError(f"blend mode must be outputs or weights, not {self.mode!r}")
         self._mixed: Model | None = None
         if self.mode == "weights" and len(self.models) > 1:
-            if len({m.config for m in self.models}) > 1:
-                raise PerceptaError("a weights blend needs models of one architecture; use the outputs blend")
-            states = [m.net.state_dict() for m in self.models]
-            mixed = {k: sum(w * s[k] for w, s in zip(self.weights, states)) if v.is_floating_point() else v
-                     for k, v in states[0].items()}  # fmt: skip
-            net = type(self.models[0].net)(self.models[0].config)
-            net.load_state_dict(mixed)
-            device = next(self.models[0].net.parameters()).device
-            self._mixed = Model(net.to(device).eval(), {"name": self.name})
+            self._mixed = self._mix()
+
+    def _mix(self) -> Model:
+        if len({m.config for m in self.models}) > 1:
+            raise PerceptaError("a weights blend needs models of one architecture; use the outputs blend")
+        if not _has_torch():
+            raise PerceptaError("a weights blend mixes PyTorch weights: pip install 'percepta[train]', "
+                                "or use the outputs blend")  # fmt: skip
+        from .nets import TransformNet
+
+        nets = []
+        for m in self.models:
+            if isinstance(m.net, Graph) and m.path is not None and m.path.suffix.lower() == ".safetensors":
+                nets.append(load_model(m.path).net)
+            elif isinstance(m.net, TransformNet):
+                nets.append(m.net)
+            else:
+                raise PerceptaError(f"{m.name}: a weights blend needs .safetensors models (an exported graph has no "
+                                    "weights to mix); use the outputs blend")  # fmt: skip
+        states = [n.state_dict() for n in nets]
+        mixed = {k: sum(w * s[k] for w, s in zip(self.weights, states)) if v.is_floating_point() else v
+                 for k, v in states[0].items()}  # fmt: skip
+        net = TransformNet(self.models[0].config)
+        net.load_state_dict(mixed)
+        device = next(nets[0].parameters()).device
+        return Model(net.to(device).eval(), {"name": self.name})  # run_network runs its graph (exported once)
 
     @property
     def task(self) -> str:
@@ -161,11 +254,11 @@ class Blend:
     def load(
         cls, spec: str | os.PathLike | Model | Blend, device: str = "cpu", mode: str = "outputs", backend: str = "auto"
     ) -> Blend:
-        """A model name or file, or ``name[:weight],name[:weight],...``; ``backend``: see :mod:`percepta.backends`."""
+        """A model name or file, or ``name[:weight],name[:weight],...``; ``backend``: see :func:`backend_for`."""
         if isinstance(spec, Blend):
             return spec
-        if isinstance(spec, Model) or Path(spec).is_file() or ("," not in str(spec) and ":" not in str(spec)):
-            return cls([load_model(spec, device)], [1.0], mode, backend)
+        if isinstance(spec, Model) or _is_one_model(spec):
+            return cls([load_for(spec, device, backend)], [1.0], mode, backend)
         models, weights = [], []
         for part in str(spec).split(","):
             name, _, weight = part.strip().rpartition(":") if ":" in part else (part.strip(), "", "1")
@@ -175,16 +268,18 @@ class Blend:
                 raise PerceptaError(
                     f"bad blend {spec!r}: {weight!r} is not a weight (use name:0.5,other:0.5)"
                 ) from None
-            if not (value > 0 and value < float("inf")):
-                raise PerceptaError(f"bad blend {spec!r}: weights must be positive, not {weight}")
-            models.append(load_model(name, device))
+            if not (value > 0 and math.isfinite(value)):
+                raise PerceptaError(f"bad blend {spec!r}: weights must be positive and finite, not {weight}")
+            models.append(load_for(name, device, backend))
             weights.append(value)
+        top = max(weights)  # normalised in two steps, so that huge weights cannot overflow the sum
+        weights = [w / top for w in weights]
         return cls(models, [w / sum(weights) for w in weights], mode, backend)
 
-    def __call__(self, x: Tensor, tile: int = 0) -> Tensor:
+    def __call__(self, x: Array, tile: int = 0) -> Array:
         """The blend on ``x``; with ``tile`` > 0, each network runs in tiles (:func:`run_style_tiled`)."""
 
-        def one(model: Model) -> Tensor:
+        def one(model: Model) -> Array:
             if tile:
                 return run_style_tiled(model, x, tile, backend=self.backend)
             return run_network(model, x, self.backend)
@@ -193,10 +288,21 @@ class Blend:
             return one(self._mixed)
         if len(self.models) == 1:
             return one(self.models[0])
-        out = one(self.models[0]) * self.weights[0]
+        out = one(self.models[0]) * np.float32(self.weights[0])
         for model, weight in zip(self.models[1:], self.weights[1:]):
-            out += one(model) * weight
+            out += one(model) * np.float32(weight)
         return out
+
+
+def _is_one_model(spec: str | os.PathLike) -> bool:
+    """Whether a ``-m`` value names one model (a file, or a name without blend syntax) rather than a blend."""
+    text = str(spec)
+    if "," not in text and ":" not in text:
+        return True
+    try:
+        return Path(spec).is_file()
+    except OSError:  # a name too long for the file system is a blend spec
+        return False
 
 
 def stylize(
@@ -210,19 +316,19 @@ def stylize(
     backend: str = "auto",
     tile: int | None = None,
 ) -> ImageLike:
-    """Stylise a PIL image or an RGB tensor ((3, H, W) or (N, 3, H, W) in [0, 1]) with a style model, or a
-    :class:`Blend` of several (``"wave:0.6,udnie:0.4"``).
+    """Stylise a PIL image or an RGB array or tensor ((3, H, W) or (N, 3, H, W) in [0, 1]) with a style model,
+    or a :class:`Blend` of several (``"wave:0.6,udnie:0.4"``).
 
-    The output has the input's size (after the optional ``max_size`` downscale). ``backend``: the inference
-    path (:mod:`percepta.backends`; ``auto`` is the fastest here). ``tile``: run in feathered tiles of this
-    many pixels with shared instance-norm statistics (:mod:`percepta.tiling`); ``None`` tiles images over
-    :data:`~percepta.tiling.TILE_ABOVE` pixels, ``0`` never tiles.
+    The output has the input's size (after the optional ``max_size`` downscale) and kind. ``backend``: the
+    inference path (:func:`backend_for`; ``auto`` is the model's graph on ONNX Runtime). ``tile``: run in
+    feathered tiles of this many pixels with shared instance-norm statistics (:mod:`percepta.tiling`);
+    ``None`` tiles images over :data:`~percepta.tiling.TILE_ABOVE` pixels, ``0`` never tiles.
     """
     tune_allocator()
     if not 0.0 <= strength <= 1.0:
         raise ValueError(f"strength must be between 0 and 1, not {strength}")
-    if tile is not None and tile < 0:
-        raise ValueError(f"tile must be >= 0, not {tile}")
+    if tile is not None and (tile < 0 or 0 < tile < MIN_TILE):
+        raise ValueError(f"tile must be 0 (no tiles) or at least {MIN_TILE} px, not {tile}")
     model = Blend.load(model, device, backend=backend)
     if model.task != "style":
         bad = next(m for m in model.models if m.task != "style")
@@ -243,169 +349,8 @@ def stylize(
     if preserve_colors:
         y = preserve_color(y, x)
     if strength < 1.0:
-        y = strength * y + (1.0 - strength) * x
+        y = np.float32(strength) * y + np.float32(1.0 - strength) * x
     return like_input(y, image)
-
-
-# --- files and folders --------------------------------------------------------------------------------
-
-
-@dataclass
-class FileResult:
-    """One input file of :func:`process_files`: where it went and how long the network took, or why it failed."""
-
-    source: Path
-    output: Path
-    seconds: float = 0.0
-    error: str | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None
-
-
-def _output_suffix(path: Path) -> str:
-    return path.suffix if path.suffix.lower() in SAVE_FORMATS else ".png"
-
-
-def plan_outputs(
-    inputs: Iterable[str | os.PathLike], output: str | os.PathLike, overwrite: bool = False
-) -> list[tuple[Path, Path]]:
-    """(input, output) pairs: ``output`` itself for a single file input, else files inside folder ``output``
-    that mirror each input folder's subfolders (an input file given by name goes to the top).
-
-    Checked before any work: no output may be an input, two inputs may not share an output, and an
-    existing output is an error unless ``overwrite``. Formats Pillow cannot write (GIF) become PNG.
-    """
-    out = Path(output)
-    pairs: list[tuple[Path, Path]] = []
-    items = [Path(i) for i in inputs]
-    single_file = len(items) == 1 and not items[0].is_dir()
-    if single_file and out.suffix and not out.is_dir():
-        if out.suffix.lower() not in SAVE_FORMATS:
-            raise PerceptaError(f"{out}: cannot write {out.suffix} files; use one of {', '.join(SAVE_FORMATS)}")
-        pairs = [(items[0], out)]
-    else:
-        if out.suffix and not out.is_dir():
-            raise PerceptaError(f"{out}: several inputs need an output folder, not a file name")
-        for item in items:
-            if item.is_dir():
-                pairs += [(p, (out / p.relative_to(item)).with_suffix(_output_suffix(p))) for p in images_in(item)]
-            else:
-                pairs.append((item, out / f"{item.stem}{_output_suffix(item)}"))
-    if not pairs:
-        raise PerceptaError("no input images")
-    sources = {p.resolve() for p, _ in pairs}
-    seen: dict[Path, Path] = {}
-    for src, dst in pairs:
-        key = dst.resolve()
-        if key in sources:
-            raise PerceptaError(f"{dst}: the output would overwrite an input; choose another output")
-        if key in seen:
-            raise PerceptaError(f"{seen[key]} and {src} would both be written to {dst}; give them separate runs")
-        seen[key] = src
-    for folder in dict.fromkeys(dst.parent for _, dst in pairs):  # fail now, not after the first image
-        check_writable(folder / ".percepta-probe")
-    existing = [dst for _, dst in pairs if dst.exists()]
-    if existing and not overwrite:
-        more = f" (and {len(existing) - 1} more)" if len(existing) > 1 else ""
-        raise PerceptaError(f"{existing[0]}{more} already exists; pass --overwrite to replace")
-    return pairs
-
-
-def process_files(
-    inputs: Iterable[str | os.PathLike],
-    model: str | os.PathLike | Model,
-    output: str | os.PathLike,
-    transform: Callable[..., Image.Image],
-    *,
-    overwrite: bool = False,
-    on_result: Callable[[FileResult], None] | None = None,
-    load: Callable[..., Any] = load_model,
-    batch: int = 1,
-    **options: Any,
-) -> list[FileResult]:
-    """Apply ``transform(rgb, load(model), **options)`` (:func:`stylize`, ``upscale``) to image files or folders of
-    them, writing into ``output``.
-
-    Outputs are planned (and refused) by :func:`plan_outputs` before the model loads (on
-    ``options["device"]``). A file that cannot be read, processed or written is reported in its
-    :class:`FileResult` and the run goes on; ``on_result`` sees each result as it comes. Each input's EXIF
-    orientation is applied and its alpha carried over (resized to the output by ``save_image``).
-    ``seconds`` is the network's time (I/O excluded; a batch's time shared out among its images).
-
-    ``batch`` > 1: consecutive images of one size (after ``max_size``) go through the network together, up
-    to ``batch`` at a time -- what keeps a GPU busy (the CLI's default there); on a CPU one at a time is as
-    fast. A batch that fails is retried image by image, so that each file gets its own result.
-    """
-    if batch < 1:
-        raise ValueError(f"batch must be >= 1, not {batch}")
-    pairs = plan_outputs(inputs, output, overwrite)
-    loaded = load(model, options.get("device", "cpu"))
-    results: list[FileResult] = []
-
-    def done(result: FileResult) -> None:
-        results.append(result)
-        if on_result is not None:
-            on_result(result)
-
-    def one(src: Path, dst: Path) -> None:
-        result = FileResult(src, dst)
-        try:
-            img = load_image(src)
-            start = time.perf_counter()
-            out = transform(img.rgb, loaded, **options)
-            result.seconds = time.perf_counter() - start
-            save_image(out, dst, img.alpha)
-        except PerceptaError as exc:
-            result.error = _error_for(src, exc)
-        done(result)
-
-    if batch == 1:
-        for src, dst in pairs:
-            one(src, dst)
-        return results
-    group: list[tuple[Path, Path, Any, Image.Image]] = []
-
-    def flush() -> None:
-        if not group:
-            return
-        start = time.perf_counter()
-        try:
-            outs = transform(torch.stack([to_tensor(rgb)[0] for *_, rgb in group]), loaded, **tensor_options)
-        except PerceptaError:  # one image's problem (or the batch's size): find out image by image
-            for src, dst, *_ in group:
-                one(src, dst)
-        else:
-            share = (time.perf_counter() - start) / len(group)
-            for (src, dst, img, _), out in zip(group, outs):
-                result = FileResult(src, dst, share)
-                try:
-                    save_image(to_pil(out[None]), dst, img.alpha)
-                except PerceptaError as exc:
-                    result.error = _error_for(src, exc)
-                done(result)
-        group.clear()
-
-    max_size = options.get("max_size")
-    tensor_options = {**options, "max_size": None} if "max_size" in options else options
-    for src, dst in pairs:
-        try:
-            img = load_image(src)
-        except PerceptaError as exc:
-            flush()  # results in input order
-            done(FileResult(src, dst, error=_error_for(src, exc)))
-            continue
-        rgb = resize_long_side(img.rgb, max_size)  # as stylize resizes a PIL image: Lanczos
-        if group and (rgb.size != group[0][3].size or len(group) == batch):
-            flush()
-        group.append((src, dst, img, rgb))
-    flush()
-    return results
-
-
-def _error_for(src: Path, exc: Exception) -> str:
-    return str(exc) if str(src) in str(exc) else f"{src}: {exc}"
 
 
 def stylize_files(inputs: Iterable[str | os.PathLike], model: str | os.PathLike | Model, output: str | os.PathLike,

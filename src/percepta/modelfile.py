@@ -4,6 +4,10 @@ A percepta model is one ``.safetensors`` file: the transformation network's weig
 plus JSON metadata holding the :class:`~percepta.arch.NetConfig` that rebuilds it and a free-form
 ``meta`` dict (task, scale, style image name and hash, thumbnail, every training hyper-parameter,
 iterations, final losses, percepta version). Loading needs no training code or optimiser state.
+:func:`save_model` also stores the network's inference graphs (:func:`percepta.export.inference_graphs`) as
+byte tensors, so that :func:`load_graph` runs the model with ONNX Runtime alone (:mod:`percepta.graph`, the
+light install, no torch); a file without them (made by percepta 0.1) gets its graphs exported once into
+the graph cache where torch is installed.
 
 Reading a file's config and metadata (:func:`read_meta`) reads only its header, without torch, so
 listing models is cheap whatever their size. Loading refuses, with a one-line :class:`ModelFileError`,
@@ -16,6 +20,7 @@ Models are looked up by name in, in order: ``$PERCEPTA_MODELS`` (a folder), the 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from dataclasses import dataclass, field
@@ -24,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._version import __version__
 from .arch import NetConfig
-from .errors import ModelFileError
+from .errors import ModelFileError, PerceptaError
 from .fsutil import atomic_write
 
 if TYPE_CHECKING:
@@ -33,6 +38,8 @@ if TYPE_CHECKING:
     from .nets import TransformNet
 
 FORMAT = "percepta-model"
+#: byte tensors holding the inference graphs (:func:`percepta.export.inference_graphs`)
+GRAPH_KEYS = {"main": "percepta.graph", "tiles": "percepta.tiles_graph"}
 FORMAT_VERSION = 1
 SUFFIX = ".safetensors"
 #: files written by ``percepta export`` (:mod:`percepta.export`), loadable as models by path
@@ -66,20 +73,37 @@ class Model:
 
 
 def save_model(
-    path: str | os.PathLike, net: TransformNet, meta: dict[str, Any] | None = None, half: bool = False
+    path: str | os.PathLike,
+    net: TransformNet,
+    meta: dict[str, Any] | None = None,
+    half: bool = False,
+    graphs: bool = True,
 ) -> Path:
-    """Write ``net`` and its metadata atomically; ``half=True`` stores float weights as fp16."""
+    """Write ``net``, its metadata and (``graphs``) its inference graphs atomically; ``half=True`` stores float
+    weights as fp16 (the graphs are exported from those rounded weights, so every path computes alike)."""
+    import numpy as np
     from safetensors.torch import save as save_safetensors_bytes
 
     state = {}
     for key, value in net.state_dict().items():
         value = value.detach().cpu().contiguous()
         state[key] = value.half() if half and value.is_floating_point() else value
+    meta = {"percepta_version": __version__, **(meta or {})}
+    if graphs:
+        import torch
+
+        from .export import inference_graphs
+        from .nets import TransformNet
+
+        exported = TransformNet(net.config).eval()
+        exported.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
+        for kind, data in inference_graphs(exported, str(meta.get("name") or Path(path).stem), meta).items():
+            state[GRAPH_KEYS[kind]] = torch.from_numpy(np.frombuffer(data, np.uint8).copy())
     header = {
         "format": FORMAT,
         "format_version": str(FORMAT_VERSION),
         "config": json.dumps(net.config.to_dict()),
-        "meta": json.dumps({"percepta_version": __version__, **(meta or {})}),
+        "meta": json.dumps(meta),
     }
     path = Path(path)
     with atomic_write(path) as fh:
@@ -143,10 +167,8 @@ def _meta(path: Path, header: dict[str, str]) -> dict[str, Any]:
 
 def read_meta(path: str | os.PathLike) -> tuple[NetConfig, dict[str, Any]]:
     """Config and metadata of a model file, from its header only (see :func:`read_header`); an exported
-    graph (``.onnx``, ``.pt``) is loaded for its metadata."""
+    graph (``.onnx``, ``.pt``) is opened for its metadata."""
     if Path(path).suffix.lower() in EXPORTED_SUFFIXES:
-        from .export import load_exported
-
         model = load_exported(path)
         return model.config, model.meta
     header = read_header(path)
@@ -157,7 +179,7 @@ def _check_weights(path: Path, tensors: dict[str, torch.Tensor]) -> None:
     import torch
 
     for key, value in tensors.items():
-        if key.endswith(_INTEGER_BUFFERS):
+        if key.endswith(_INTEGER_BUFFERS) or key in GRAPH_KEYS.values():
             continue
         if not value.is_floating_point():
             raise ModelFileError(f"{path}: weight {key} is {value.dtype}, not floating point")
@@ -183,7 +205,7 @@ def load_model_file(path: str | os.PathLike, device: str | torch.device = "cpu")
         ) from None
     _check_weights(path, tensors)
     net = TransformNet(config)
-    state = {k: v.float() if v.is_floating_point() else v for k, v in tensors.items()}
+    state = {k: v.float() if v.is_floating_point() else v for k, v in tensors.items() if k not in GRAPH_KEYS.values()}
     try:
         net.load_state_dict(state)
     except RuntimeError as exc:
@@ -217,6 +239,14 @@ def available_models() -> dict[str, Path]:
     return dict(sorted(found.items()))
 
 
+def default_sr_model(scale: int | None = None) -> str:
+    """The bundled feature-loss super-resolution model for ``scale`` (``sr_x4_feat``, ``sr_x8_feat``; default
+    x4): what ``upscale`` runs without ``-m``, on the command line and in the server."""
+    from .hyperparams import SR_SCALES
+
+    return f"sr_x{scale or SR_SCALES[0]}_feat"
+
+
 def resolve_model(name_or_path: str | os.PathLike) -> Path:
     """A model name (bundled or user) or a file path -> the file's path."""
     candidate = Path(name_or_path).expanduser()
@@ -232,14 +262,168 @@ def resolve_model(name_or_path: str | os.PathLike) -> Path:
 
 
 def load_model(name_or_path: str | os.PathLike | Model, device: str | torch.device = "cpu") -> Model:
-    """Load a model by bundled/user name or file path (a :class:`Model` is passed through)."""
+    """Load a model's PyTorch network by bundled/user name or file path (a :class:`Model` is passed through);
+    an exported ``.onnx`` or ``.pt`` file runs as itself. Inference without torch: :func:`load_graph`."""
     from .runtime import check_device
 
     if isinstance(name_or_path, Model):
         return name_or_path
     path = resolve_model(name_or_path)
     if path.suffix.lower() in EXPORTED_SUFFIXES:  # an exported graph (percepta export): runs on the CPU
-        from .export import load_exported
-
         return load_exported(path)
     return load_model_file(path, check_device(str(device)))
+
+
+# --- inference graphs (no torch) ---------------------------------------------------------------------------
+
+
+def stored_graphs(path: str | os.PathLike) -> dict[str, bytes]:
+    """The inference graphs stored in a model file (``{"main": ..., "tiles": ...}``), read without torch;
+    empty for a file saved without them."""
+    from safetensors import SafetensorError, safe_open
+
+    path = Path(path)
+    read_header(path)
+    try:
+        with safe_open(str(path), framework="numpy") as fh:
+            keys = set(fh.keys())
+            return {kind: fh.get_tensor(key).tobytes() for kind, key in GRAPH_KEYS.items() if key in keys}
+    except (SafetensorError, OSError, ValueError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise _bad(path, f"corrupt or truncated: {first}") from None
+
+
+def weights_key(path: str | os.PathLike) -> str:
+    """A digest of a model file's config and weights (not its metadata): what its graphs are cached under."""
+    import hashlib
+
+    from safetensors import safe_open
+
+    from .graph import GRAPH_VERSION
+
+    header = read_header(path)
+    digest = hashlib.sha256(json.dumps([header["config"], GRAPH_VERSION]).encode())
+    with safe_open(str(path), framework="numpy") as fh:
+        for key in sorted(fh.keys()):
+            if key not in GRAPH_KEYS.values():
+                digest.update(key.encode())
+                digest.update(fh.get_tensor(key).astype("float32").tobytes())
+    return digest.hexdigest()[:24]
+
+
+def _graphs_for(path: Path) -> dict[str, bytes]:
+    """A model file's graphs: stored in it, else from the graph cache, else exported once into the cache
+    (which needs torch: ``pip install 'percepta[train]'``)."""
+    from .fsutil import atomic_write
+
+    graphs = stored_graphs(path)
+    if "main" in graphs:
+        return graphs
+    key = weights_key(path)
+    folder = graph_cache_dir()
+    cached = {kind: folder / f"{key}.{kind}.onnx" for kind in GRAPH_KEYS}
+    if cached["main"].is_file():
+        from .graph import graph_metadata
+
+        try:
+            found = {kind: p.read_bytes() for kind, p in cached.items() if p.is_file()}
+            if graph_metadata(found["main"]).get("weights_key") == key:  # another model's graph is not used
+                return found
+        except OSError:
+            pass
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        raise ModelFileError(
+            f"{path} holds no inference graph (saved by an older percepta); run it once where percepta[train] "
+            "is installed, or re-save it there with `percepta models install`"
+        ) from None
+    from .export import inference_graphs
+
+    model = load_model_file(path)
+    graphs = inference_graphs(model.net, model.name, {**model.meta, "weights_key": key})
+    for kind, data in graphs.items():  # unwritable cache: exported again next time
+        with contextlib.suppress(OSError), atomic_write(cached[kind]) as fh:
+            fh.write(data)
+    return graphs
+
+
+def graph_cache_dir() -> Path:
+    """Where graphs of files saved without them are cached: ``$PERCEPTA_CACHE/onnx`` or the user cache folder."""
+    if os.environ.get("PERCEPTA_CACHE"):
+        return Path(os.environ["PERCEPTA_CACHE"]).expanduser() / "onnx"
+    from platformdirs import user_cache_dir
+
+    return Path(user_cache_dir("percepta")) / "onnx"
+
+
+def load_graph(name_or_path: str | os.PathLike | Model, device: str = "cpu") -> Model:
+    """A model by name or path, ready to run on ONNX Runtime (a :class:`Model` whose ``net`` is a
+    :class:`percepta.graph.Graph`) -- torch is not imported. A :class:`Model` already holding a graph is
+    passed through; one holding a PyTorch network gets its graphs exported (needs torch)."""
+    from .graph import Graph
+
+    if isinstance(name_or_path, Model):
+        if isinstance(name_or_path.net, Graph):
+            return name_or_path
+        from .export import inference_graphs
+
+        model = name_or_path
+        graphs = inference_graphs(model.net.cpu().eval(), model.name, model.meta)
+        net = Graph(model.config, graphs["main"], device, graphs.get("tiles"))
+        return Model(net, model.meta, model.path)
+    path = resolve_model(name_or_path)
+    suffix = path.suffix.lower()
+    if suffix == ".onnx":
+        return load_onnx_file(path, device)
+    if suffix in EXPORTED_SUFFIXES:
+        raise ModelFileError(f"{path}: a TorchScript file runs with torch only; use --backend eager or its .onnx")
+    header = read_header(path)
+    config, meta = _config(path, header), _meta(path, header)
+    graphs = _graphs_for(path)
+    try:
+        net = Graph(config, graphs["main"], device, graphs.get("tiles"))
+    except PerceptaError:
+        raise
+    except Exception as exc:  # noqa: BLE001 -- onnxruntime's own error types for a damaged graph
+        raise _bad(path, f"its inference graph does not load ({str(exc).splitlines()[0][:160]})") from None
+    return Model(net, meta, path)
+
+
+# --- exported files (percepta export) ------------------------------------------------------------------------
+
+
+def load_onnx_file(path: str | os.PathLike, device: str = "cpu") -> Any:
+    """A :class:`percepta.modelfile.Model` running a ``.onnx`` file written by ``percepta export``."""
+    from .graph import Graph, exported_info, graph_metadata
+
+    path = Path(path)
+    try:
+        graph_bytes = path.read_bytes()
+        meta = graph_metadata(graph_bytes)
+    except PerceptaError:
+        raise
+    except Exception as exc:  # noqa: BLE001 -- OSError and onnxruntime's own error types
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ModelFileError(f"{path}: cannot load the exported model ({first[:200]})") from None
+    config, info, smallest = exported_info(meta, path, "onnx")
+    try:
+        net = Graph(config, graph_bytes, device, smallest=smallest)
+    except PerceptaError as exc:
+        raise ModelFileError(f"{path}: {exc}") from None
+    except Exception as exc:  # noqa: BLE001 -- onnxruntime's own error types
+        raise ModelFileError(f"{path}: cannot load the exported model ({str(exc).splitlines()[0][:200]})") from None
+    return Model(net, info, path)
+
+
+def load_exported(path: str | os.PathLike) -> Model:
+    """A :class:`Model` running an exported ``.onnx`` (ONNX Runtime, no torch) or TorchScript file."""
+    path = Path(path)
+    if path.suffix.lower() == ".onnx":
+        return load_onnx_file(path)
+    if path.suffix.lower() not in EXPORTED_SUFFIXES:
+        raise ModelFileError(f"{path}: not an exported model (expected {', '.join(EXPORTED_SUFFIXES)})")
+    from .export import load_torchscript
+
+    net, meta = load_torchscript(path)
+    return Model(net.eval(), meta, path)

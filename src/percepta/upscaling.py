@@ -13,8 +13,9 @@ statistics of the whole (tile) image, so they are not: a model with ``config.nor
 always run untiled, whatever ``tile`` says.
 
 ``match_histogram=True`` is the paper's post-processing for SR: the output's colour histogram is
-matched, per channel, to the low-resolution input's (``skimage.exposure.match_histograms``).
-:func:`upscale_files` handles files and folders through :func:`percepta.infer.process_files`, as
+matched, per channel, to the low-resolution input's (scikit-image's ``match_histograms`` algorithm, in numpy
+so that the light install needs no scikit-image; tested against it).
+:func:`upscale_files` handles files and folders through :func:`percepta.folders.process_files`, as
 ``stylize_files`` does: greyscale inputs load as RGB, and an alpha channel is carried over (resized to
 the output by ``save_image``).
 """
@@ -25,41 +26,34 @@ import os
 from collections.abc import Iterable
 from typing import Any
 
-import torch
-from torch import Tensor
+import numpy as np
 
 from .errors import ImageError, PerceptaError
-from .infer import (
-    MAX_INFERENCE_PIXELS,
-    MAX_OUTPUT_PIXELS,
-    FileResult,
-    ImageLike,
-    as_batch,
-    like_input,
-    process_files,
-    run_network,
-)
-from .modelfile import Model, load_model
+from .folders import FileResult, process_files
+from .infer import ImageLike, as_batch, like_input, load_for, run_network
+from .limits import MAX_INFERENCE_PIXELS, MAX_OUTPUT_PIXELS
+from .modelfile import Model
 from .runtime import tune_allocator
 
 
-def match_histograms(output: Tensor, reference: Tensor) -> Tensor:
-    """Per-channel histogram matching of ``output`` to ``reference`` ((N, 3, H, W) each, any sizes).
-
-    The paper's SR post-processing (section 4.2), image by image, with scikit-image.
-    """
-    from skimage.exposure import match_histograms as _match
-
-    matched = [
-        torch.from_numpy(_match(o.permute(1, 2, 0).numpy(), r.permute(1, 2, 0).numpy(), channel_axis=-1))
-        .permute(2, 0, 1)
-        .float()
-        for o, r in zip(output.detach().cpu(), reference.detach().cpu())
-    ]
-    return torch.stack(matched).clamp(0.0, 1.0)
+def _match_channel(source: np.ndarray, template: np.ndarray) -> np.ndarray:
+    """scikit-image's ``_match_cumulative_cdf`` for float images: each source value goes to the template value
+    at the same quantile (linear interpolation between the template's unique values)."""
+    _, inverse, counts = np.unique(source.ravel(), return_inverse=True, return_counts=True)
+    t_values, t_counts = np.unique(template.ravel(), return_counts=True)
+    quantiles = np.cumsum(counts) / source.size
+    t_quantiles = np.cumsum(t_counts) / template.size
+    return np.interp(quantiles, t_quantiles, t_values)[inverse].reshape(source.shape)
 
 
-def _untiled(model: Model, x: Tensor, backend: str = "auto") -> Tensor:
+def match_histograms(output: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """Per-channel histogram matching of ``output`` to ``reference`` ((N, 3, H, W) arrays each, any sizes):
+    the paper's SR post-processing (section 4.2), image by image."""
+    matched = [[_match_channel(o[c], r[c]) for c in range(o.shape[0])] for o, r in zip(output, reference)]
+    return np.clip(np.asarray(matched, dtype=np.float32), 0.0, 1.0)
+
+
+def _untiled(model: Model, x: np.ndarray, backend: str = "auto") -> np.ndarray:
     s = model.config.scale
     pixels = x.shape[-2] * x.shape[-1] * s * s
     if pixels > MAX_INFERENCE_PIXELS:
@@ -71,19 +65,19 @@ def _untiled(model: Model, x: Tensor, backend: str = "auto") -> Tensor:
     return run_network(model, x, backend)
 
 
-def _tiled(model: Model, x: Tensor, tile: int, overlap: int, backend: str = "auto") -> Tensor:
+def _tiled(model: Model, x: np.ndarray, tile: int, overlap: int, backend: str = "auto") -> np.ndarray:
     """Run ``model`` on overlapping tiles of ``x`` and paste the cropped outputs together."""
     n, _, h, w = x.shape
     s = model.config.scale
     if h <= tile and w <= tile:
         return run_network(model, x, backend)
-    out = torch.empty(n, 3, h * s, w * s)
+    out = np.empty((n, 3, h * s, w * s), np.float32)
     for top in range(0, h, tile):
         for left in range(0, w, tile):
             bottom, right = min(top + tile, h), min(left + tile, w)
             t0, l0 = max(top - overlap, 0), max(left - overlap, 0)
             t1, l1 = min(bottom + overlap, h), min(right + overlap, w)
-            y = run_network(model, x[:, :, t0:t1, l0:l1], backend)
+            y = run_network(model, np.ascontiguousarray(x[:, :, t0:t1, l0:l1]), backend)
             dy, dx = (top - t0) * s, (left - l0) * s
             out[:, :, top * s : bottom * s, left * s : right * s] = y[
                 :, :, dy : dy + (bottom - top) * s, dx : dx + (right - left) * s
@@ -101,18 +95,18 @@ def upscale(
     device: str = "cpu",
     backend: str = "auto",
 ) -> ImageLike:
-    """Super-resolve a PIL image or an RGB tensor ((3, H, W) or (N, 3, H, W) in [0, 1]).
+    """Super-resolve a PIL image or an RGB array or tensor ((3, H, W) or (N, 3, H, W) in [0, 1]).
 
     ``model``: a super-resolution :class:`Model`, name or path (a style model raises PerceptaError).
     Returns the input's kind, of size (H * scale, W * scale). ``tile`` (low-resolution pixels, 0 = off)
     and ``overlap`` (context per side) bound memory (see the module docstring; instance-norm models
     run untiled). ``match_histogram``: match the output's colours to the input's (paper section 4.2).
-    ``backend``: the inference path (:mod:`percepta.backends`).
+    ``backend``: the inference path (:func:`percepta.infer.backend_for`).
     """
     tune_allocator()
     if tile < 0 or overlap < 0:
         raise ValueError(f"tile and overlap must be >= 0, not {tile} and {overlap}")
-    model = load_model(model, device)
+    model = load_for(model, device, backend)
     if model.task != "sr":
         raise PerceptaError(f"{model.name} is a {model.task} model, not a super-resolution model")
     x = as_batch(image)
@@ -135,5 +129,5 @@ def upscale(
 def upscale_files(inputs: Iterable[str | os.PathLike], model: str | os.PathLike | Model, output: str | os.PathLike,
                   **options: Any) -> list[FileResult]:  # fmt: skip
     """Upscale image files (or folders of them) into ``output``; ``options`` are :func:`upscale`'s and
-    :func:`percepta.infer.process_files`'s."""
-    return process_files(inputs, model, output, upscale, **options)
+    :func:`percepta.folders.process_files`'s."""
+    return process_files(inputs, model, output, upscale, load=load_for, **options)

@@ -14,20 +14,28 @@ the mean absolute difference between consecutive output frames relative to the i
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import math
 import os
+import signal
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
-from torch import Tensor
+from PIL import Image
 
 from .errors import PerceptaError
 
+Array = np.ndarray
+
+#: Video encoders by output extension (WebM holds VP9; the rest H.264).
+ENCODERS = {".webm": "libvpx-vp9"}
+#: Audio codecs WebM can hold (others are refused before any work: audio is copied, not re-encoded).
+WEBM_AUDIO = frozenset({"opus", "vorbis"})
 #: File extensions treated as videos (lower case).
 VIDEO_SUFFIXES = frozenset({".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v"})
 #: The input change (on 0..1) over which ``temporal`` blending fades out.
@@ -62,30 +70,31 @@ class TemporalBlend:
         if not 0.0 <= weight < 1.0:
             raise ValueError(f"temporal weight must be in [0, 1), not {weight}")
         self.weight = weight
-        self.previous: tuple[Tensor, Tensor] | None = None  # (input, output) of the last frame
+        self.previous: tuple[Array, Array] | None = None  # (input, output) of the last frame
 
-    def __call__(self, inputs: Tensor, outputs: Tensor) -> Tensor:
+    def __call__(self, inputs: Array, outputs: Array) -> Array:
         if not self.weight:
             return outputs
-        blended = outputs.clone()
+        blended = outputs.copy()
         for i in range(len(inputs)):
             if self.previous is not None and self.previous[0].shape == inputs[i].shape:
-                change = (inputs[i] - self.previous[0]).abs().mean(0, keepdim=True)
-                keep = self.weight * torch.exp(-change / TEMPORAL_SCALE)
-                if keep.shape[-2:] != blended.shape[-2:]:  # super-resolution: the mask at the output's size
-                    keep = torch.nn.functional.interpolate(keep[None], size=blended.shape[-2:], mode="bilinear")[0]
+                change = np.abs(inputs[i] - self.previous[0]).mean(0)
+                keep = (self.weight * np.exp(-change / TEMPORAL_SCALE)).astype(np.float32)
+                if keep.shape != blended.shape[-2:]:  # super-resolution: the mask at the output's size (bilinear)
+                    size = (blended.shape[-1], blended.shape[-2])
+                    keep = np.asarray(Image.fromarray(keep).resize(size, Image.Resampling.BILINEAR))
                 blended[i] = keep * self.previous[1] + (1 - keep) * blended[i]
             self.previous = (inputs[i], blended[i])
         return blended
 
 
-def flicker(inputs: list[Tensor], outputs: list[Tensor]) -> float:
+def flicker(inputs: list[Array], outputs: list[Array]) -> float:
     """Mean |output_t - output_{t-1}| over the clip divided by the same for the input (1: as jittery as it)."""
     if len(inputs) < 2:
         raise ValueError("flicker needs at least two frames")
 
-    def jitter(frames: list[Tensor]) -> float:
-        return float(np.mean([(b - a).abs().mean() for a, b in itertools.pairwise(frames)]))
+    def jitter(frames: list[Array]) -> float:
+        return float(np.mean([np.abs(np.asarray(b) - np.asarray(a)).mean() for a, b in itertools.pairwise(frames)]))
 
     return jitter(outputs) / max(jitter(inputs), 1e-12)
 
@@ -93,7 +102,7 @@ def flicker(inputs: list[Tensor], outputs: list[Tensor]) -> float:
 def transform_video(
     source: str | os.PathLike,
     output: str | os.PathLike,
-    frames_fn: Callable[[Tensor], Tensor],
+    frames_fn: Callable[[Array], Array],
     *,
     batch: int = 4,
     temporal: float = 0.0,
@@ -126,9 +135,8 @@ def transform_video(
         raise PerceptaError(f"{src}: not a readable video ({exc})") from None
     tmp = dst.with_name(f".{dst.name}.{os.getpid()}.tmp{dst.suffix}")
     try:
-        with container:
-            if not container.streams.video:
-                raise PerceptaError(f"{src}: no video stream in this file")
+        with container, _sigterm_interrupts():
+            _check_streams(container, src, dst)
             result = _transcode(container, src, tmp, frames_fn, batch, TemporalBlend(temporal), progress, crf)
         os.replace(tmp, dst)
     except av.error.FFmpegError as exc:
@@ -137,6 +145,43 @@ def transform_video(
         tmp.unlink(missing_ok=True)
     result.output = dst
     return result
+
+
+def _check_streams(container, src: Path, dst: Path) -> None:
+    """Before any frame is decoded: a video stream, frames within the image pixel limit, audio the output's
+    container can hold."""
+    from .limits import MAX_PIXELS
+
+    if not container.streams.video:
+        raise PerceptaError(f"{src}: no video stream in this file")
+    vin = container.streams.video[0]
+    width, height = vin.codec_context.width, vin.codec_context.height
+    if width * height > MAX_PIXELS:
+        raise PerceptaError(f"{src}: {width}x{height} frames are over the limit of {MAX_PIXELS:,} pixels")
+    if dst.suffix.lower() == ".webm":
+        foreign = sorted({a.codec_context.name for a in container.streams.audio} - WEBM_AUDIO)
+        if foreign:
+            raise PerceptaError(f"{dst}: WebM holds Opus or Vorbis audio, and {src.name} has {', '.join(foreign)} "
+                                "(copied, not re-encoded); write .mp4, .mkv or .mov")  # fmt: skip
+
+
+#: set by SIGTERM while a video is written; the frame loop polls it and stops as Ctrl-C does
+_TERMINATE = threading.Event()
+
+
+@contextlib.contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """SIGTERM (a job scheduler's stop) as Ctrl-C while a video is written, so the temporary file is removed:
+    a polled flag, so that the stop happens between frames and not inside whatever code the signal lands in."""
+    _TERMINATE.clear()
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: _TERMINATE.set())
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _transcode(container, src: Path, tmp: Path, frames_fn, batch: int, blend: TemporalBlend, progress: bool,
@@ -163,24 +208,24 @@ def _transcode(container, src: Path, tmp: Path, frames_fn, batch: int, blend: Te
         nonlocal vout, frames, seconds
         if not pending:
             return
-        x = torch.stack([torch.from_numpy(f.to_ndarray(format="rgb24")).permute(2, 0, 1) for f in pending])
-        x = x.float().div_(255.0)
+        x = np.stack([f.to_ndarray(format="rgb24").transpose(2, 0, 1) for f in pending]).astype(np.float32) / 255.0
         start = time.perf_counter()
         y = blend(x, frames_fn(x))
         seconds += time.perf_counter() - start
         y = y[..., : y.shape[-2] // 2 * 2, : y.shape[-1] // 2 * 2]  # H.264 in yuv420p wants even sides
         if vout is None:
-            vout = out.add_stream("libx264", rate=vin.average_rate or vin.guessed_rate or 25)
+            encoder = ENCODERS.get(tmp.suffix.lower(), "libx264")
+            vout = out.add_stream(encoder, rate=vin.average_rate or vin.guessed_rate or 25)
             vout.width, vout.height, vout.pix_fmt = y.shape[-1], y.shape[-2], "yuv420p"
             vout.time_base = vin.time_base
-            vout.options = {"crf": str(crf)}
+            vout.options = {"crf": str(crf), **({"b": "0"} if encoder == "libvpx-vp9" else {})}
             if pending[0].rotation:
                 vout.set_display_rotation(pending[0].rotation)
             audio_out.update({a.index: out.add_stream_from_template(a) for a in audio_in})
             for packet in waiting_audio:
                 mux_audio(packet)
             waiting_audio.clear()
-        pixels = y.clamp(0, 1).mul(255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+        pixels = np.round(np.clip(y, 0, 1) * 255).astype(np.uint8).transpose(0, 2, 3, 1)
         for frame_in, rgb in zip(pending, pixels):
             frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
             frame.pts, frame.time_base = frame_in.pts, frame_in.time_base
@@ -193,6 +238,8 @@ def _transcode(container, src: Path, tmp: Path, frames_fn, batch: int, blend: Te
 
     try:
         for packet in container.demux(vin, *audio_in):
+            if _TERMINATE.is_set():
+                raise KeyboardInterrupt
             if packet.stream.type == "audio":
                 if packet.dts is None:  # the demuxer's flush packet
                     continue

@@ -38,6 +38,11 @@ def save_checkpoint(
             torch.save(state, fh)
     except OSError as exc:
         raise PerceptaError(f"{path}: cannot write the checkpoint ({exc.strerror or exc})") from None
+    except RuntimeError as exc:  # torch.save's own writer: "file write failed" on a full disk or EFBIG
+        if "write" not in str(exc).lower():
+            raise
+        raise PerceptaError(f"{path}: cannot write the checkpoint (disk full or file size limit reached); "
+                            "the previous checkpoint is kept") from None  # fmt: skip
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:

@@ -74,6 +74,12 @@ class TrainOptions:
             raise ValueError(f"a {self.task} run needs a {self.task} network, not {self.net.task}")
         if self.size is None:
             self.size = hp.STYLE_CROP if style else hp.SR_PATCH
+        from ..limits import MAX_STYLE_SIZE, MAX_TRAIN_SIZE
+
+        if not 1 <= self.size <= MAX_TRAIN_SIZE:
+            raise ValueError(f"size (the training crop) must be between 1 and {MAX_TRAIN_SIZE} px, not {self.size}")
+        if self.style_size is not None and not 1 <= self.style_size <= MAX_STYLE_SIZE:
+            raise ValueError(f"style size must be between 1 and {MAX_STYLE_SIZE} px, not {self.style_size}")
         if self.iters is None:
             self.iters = hp.STYLE_ITERATIONS if style else hp.SR_ITERATIONS
         self.exclude, self.val_images = tuple(self.exclude), tuple(self.val_images)
@@ -97,6 +103,18 @@ class TrainOptions:
         return {k: v for k, v in asdict(self).items() if k not in ("progress", "extra_meta")}
 
     @classmethod
+    def stored_in(cls, meta: dict[str, Any]) -> TrainOptions | None:
+        """The options a model file's metadata records (either layout), or None when absent or unusable: the
+        one reader of ``meta["options"]`` (model cards, Fig. 5's objective)."""
+        stored = meta.get("options")
+        if not isinstance(stored, dict):
+            return None
+        try:
+            return cls.from_dict(stored)
+        except (TypeError, ValueError, KeyError):
+            return None
+
+    @classmethod
     def from_dict(cls, stored: dict[str, Any], **overrides: Any) -> TrainOptions:
         """Options from :meth:`to_dict`'s data, or from the flat layout of percepta's first model files."""
         stored = dict(stored)
@@ -107,7 +125,8 @@ class TrainOptions:
 
 
 def _from_flat(old: dict[str, Any]) -> dict[str, Any]:
-    """The first model files stored the network and loss fields flat beside the others."""
+    """The network and loss fields stored flat beside the others: the first model files' layout, and the command
+    line's (``percepta train``: ``--norm``, ``--style-weight``, ...)."""
     net_keys = dict(
         norm=old.get("norm", "batch"), upsample=old.get("upsample", "transpose"), width=old.get("width", 1.0)
     )
@@ -129,5 +148,6 @@ def _from_flat(old: dict[str, Any]) -> dict[str, Any]:
             content_layers=layers,
             style_layers=tuple(old.get("style_layers", hp.STYLE_LAYERS)),
             gram_reduction=old.get("gram_reduction", "frobenius"),
+            pixel=old.get("pixel_weight", 0.0),
         )
     return {**old, "net": net, "loss": loss}

@@ -10,8 +10,8 @@ import torch
 from PIL import Image
 
 from percepta.arch import NetConfig
-from percepta.bench import bench_objective, bench_reconstruct, bench_speed
 from percepta.cli import main
+from percepta.experiments import bench_objective, bench_reconstruct, bench_speed
 from percepta.train import TrainOptions, train
 
 from .conftest import CITY, LANDSCAPE, PHOTOS, STYLES
@@ -72,7 +72,7 @@ def test_objective_curve_and_crossing(tmp_path, tiny_style_model) -> None:
 
 def test_objective_baseline_starts_from_white_noise_as_the_paper(tmp_path, tiny_style_model) -> None:
     """Section 4.1: the baseline's image "is initialized with white noise"; --init content starts from the photo."""
-    from percepta.bench import objective_loss, optimization_curve, square_crop, training_weights
+    from percepta.experiments import objective_loss, optimization_curve, square_crop, training_weights
     from percepta.image import load_rgb, resize_long_side, to_tensor
     from percepta.modelfile import load_model
     from percepta.optimization import initial_image

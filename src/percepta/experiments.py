@@ -1,7 +1,8 @@
-"""The paper's experiments, measured: feed-forward network vs optimisation (Fig. 5).
+"""The paper's experiments re-run on this machine (``percepta bench``): Table 1 (speed), Fig. 5 and Figs. 3-4.
 
 :func:`objective_comparison` evaluates a style model's perceptual objective on some images (one
-forward pass each) and runs Gatys et al.'s optimisation from content initialisation on the same images
+forward pass each) and runs Gatys et al.'s optimisation on the same images -- from white noise, the paper's
+baseline (section 4.1; :data:`~percepta.hyperparams.FIG5_INIT`), or from the photo with ``init="content"`` --
 with the same loss weights, layers and style image size as the model's training, recording the total
 loss after every L-BFGS iteration. The paper (section 4.1, Fig. 5) reports that its networks reach the
 loss of roughly 50-100 L-BFGS iterations.
@@ -50,10 +51,9 @@ def training_weights(model: Model) -> tuple[LossWeights, str, int | None]:
     """The loss weights, style image path and style size a style model was trained with."""
     from .train.options import TrainOptions
 
-    stored = model.meta.get("options")
-    if model.task != "style" or not isinstance(stored, dict) or not stored.get("style"):
+    opts = TrainOptions.stored_in(model.meta)
+    if model.task != "style" or opts is None or not opts.style:
         raise ValueError(f"{model.name}: not a style model with its training options recorded")
-    opts = TrainOptions.from_dict(stored)
     return opts.loss, str(opts.style), opts.style_size
 
 

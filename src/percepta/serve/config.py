@@ -1,0 +1,75 @@
+"""The server's settings and its one shape of error: :class:`ServeConfig` (each field a ``percepta serve`` flag),
+:class:`ApiError` (an answer other than 200) and the JSON body every error has, ``{"error": "one line"}``."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+STATIC = Path(__file__).resolve().parent / "static"
+log = logging.getLogger("percepta.serve")
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    """The server's limits; each is a ``percepta serve`` flag (see ``percepta serve --help``)."""
+
+    workers: int = 1
+    """Inference threads: requests processed at the same time (the models are shared, not copied)."""
+    queue: int = 8
+    """Requests that may wait for a worker; one more gets 503 with Retry-After."""
+    timeout: float = 120.0
+    """Seconds from a received upload to its answer (waiting included); later: 504."""
+    max_upload_bytes: int = 20 * 2**20
+    """Largest request body (the upload and its form fields); larger: 413."""
+    max_pixels: int = 40_000_000
+    """Largest upload in pixels (width x height, read from the header before decoding); larger: 413."""
+    max_side: int = 1024
+    """Stylised results are at most this long side (a request's ``max_size`` may ask for less)."""
+    max_output_pixels: int = 4_000_000
+    """Largest super-resolution result (input pixels x scale^2, after ``max_size``); larger: 413."""
+    device: str = "cpu"
+    """Where the networks run: cpu, cuda, cuda:N or mps."""
+    preload: bool = True
+    """Load every model found by name at start-up (else each on its first request)."""
+
+    def __post_init__(self) -> None:
+        for name in ("workers", "max_upload_bytes", "max_pixels", "max_side", "max_output_pixels"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, not {getattr(self, name)}")
+        if self.queue < 0 or not self.timeout > 0:
+            raise ValueError(f"queue must be >= 0 and timeout > 0, not {self.queue} and {self.timeout}")
+
+
+class ApiError(Exception):
+    """An answer other than 200: ``status``, a one-line message, and optional headers."""
+
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status, self.message, self.headers = status, " ".join(message.split()), headers or {}
+
+
+def error_response(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": " ".join(str(message).split())}, status_code=status, headers=headers)
+
+
+class ErrorBody(BaseModel):
+    """Every answer other than 200."""
+
+    error: str
+
+
+def errors_doc(*codes: int) -> dict[int | str, dict[str, Any]]:
+    what = {
+        400: "a bad upload or option",
+        404: "no such model",
+        413: "too many bytes or pixels",
+        503: "busy: every worker and queue slot is taken (see Retry-After)",
+        504: "not done within the timeout",
+    }
+    return {code: {"model": ErrorBody, "description": what[code]} for code in codes}
