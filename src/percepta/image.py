@@ -374,6 +374,21 @@ def shrink_array(x: np.ndarray, size: int | None) -> np.ndarray:
     return np.stack(planes).reshape(x.shape[0], x.shape[1], shape[1], shape[0])
 
 
+BILINEAR, LANCZOS = Image.Resampling.BILINEAR, Image.Resampling.LANCZOS
+
+
+def resize_array(x: np.ndarray, height: int, width: int, resample: int = BILINEAR) -> np.ndarray:
+    """A batch (N, C, H, W) resized to ``height`` x ``width``: a Pillow filter (default bilinear) on each float
+    channel (antialiased when it shrinks, as :func:`shrink_array`)."""
+    if x.shape[-2:] == (height, width):
+        return x
+    planes = [
+        np.asarray(Image.fromarray(np.ascontiguousarray(plane, np.float32)).resize((width, height), resample))
+        for image in x for plane in image
+    ]  # fmt: skip
+    return np.stack(planes).reshape(x.shape[0], x.shape[1], height, width)
+
+
 def shrink_tensor(x: torch.Tensor, size: int | None) -> torch.Tensor:
     """:func:`shrink_array` for a tensor batch (on the CPU)."""
     import torch

@@ -26,7 +26,9 @@ from .errors import ImageError, PerceptaError
 from .folders import FileResult, process_files
 from .graph import Graph
 from .image import (
+    LANCZOS,
     from_array,
+    resize_array,
     resize_long_side,
     shrink_array,
     to_array,
@@ -108,6 +110,33 @@ def like_input(batch: Array, image: Any) -> Any:
 
         batch = torch.from_numpy(np.ascontiguousarray(batch))
     return batch if image.ndim == 4 else batch[0]
+
+
+#: ``style_scale`` bounds: motifs from a quarter to four times the size the model paints at
+STYLE_SCALES = (0.25, 4.0)
+
+
+def detail_upsample(low: Array, photo: Array, detail: float = 1.0) -> Array:
+    """A network's output computed at low resolution, brought back to the photo's size without losing its edges:
+    the output upscaled (Lanczos: its strokes keep their shape, only larger) plus the photo's own fine detail,
+    the luminance lost by shrinking it to the network's size (its edges and small structures), ``detail``
+    times. Measured on chicago at 510 px against He & Sun's guided filter, which fits the output to the photo
+    in small windows and so smooths away every stroke the photo does not explain (a blurred photo; see
+    docs/style_scale.md)."""
+    h, w = photo.shape[-2:]
+    lum = 0.299 * photo[:, 0:1] + 0.587 * photo[:, 1:2] + 0.114 * photo[:, 2:3]
+    lost = lum - resize_array(resize_array(lum, *low.shape[-2:]), h, w, LANCZOS)
+    return np.clip(resize_array(low, h, w, LANCZOS) + np.float32(detail) * lost, 0.0, 1.0).astype(np.float32)
+
+
+def _at_style_scale(model: Blend, x: Array, tile: int, scale: float) -> Array:
+    """``model`` on ``x`` with motifs ``scale`` times the size it paints at: the network runs on the photo resized
+    by 1 / ``scale`` and the result comes back to the photo's size (guided when it was smaller, antialiased
+    when larger)."""
+    h, w = x.shape[-2:]
+    small_h, small_w = max(1, round(h / scale)), max(1, round(w / scale))
+    y = model(resize_array(x, small_h, small_w), tile if tile and max(small_h, small_w) > tile else 0)
+    return detail_upsample(y, x) if scale > 1 else resize_array(y, h, w)
 
 
 def preserve_color(styled: Array, original: Array) -> Array:
@@ -315,6 +344,7 @@ def stylize(
     device: str = "cpu",
     backend: str = "auto",
     tile: int | None = None,
+    style_scale: float = 1.0,
 ) -> ImageLike:
     """Stylise a PIL image or an RGB array or tensor ((3, H, W) or (N, 3, H, W) in [0, 1]) with a style model,
     or a :class:`Blend` of several (``"wave:0.6,udnie:0.4"``).
@@ -323,18 +353,23 @@ def stylize(
     inference path (:func:`backend_for`; ``auto`` is the model's graph on ONNX Runtime). ``tile``: run in
     feathered tiles of this many pixels with shared instance-norm statistics (:mod:`percepta.tiling`);
     ``None`` tiles images over :data:`~percepta.tiling.TILE_ABOVE` pixels, ``0`` never tiles.
+    ``style_scale``: the size of the painting's motifs, relative to what the model paints (a flagged addition;
+    the paper fixes it by the painting's size in training): 2 runs the network at half the size and brings the
+    result back with :func:`detail_upsample` (larger motifs, and about 4x faster), 0.5 at twice the size.
     """
     tune_allocator()
     if not 0.0 <= strength <= 1.0:
         raise ValueError(f"strength must be between 0 and 1, not {strength}")
     if tile is not None and (tile < 0 or 0 < tile < MIN_TILE):
         raise ValueError(f"tile must be 0 (no tiles) or at least {MIN_TILE} px, not {tile}")
+    if not STYLE_SCALES[0] <= style_scale <= STYLE_SCALES[1]:
+        raise ValueError(f"style scale must be between {STYLE_SCALES[0]} and {STYLE_SCALES[1]}, not {style_scale}")
     model = Blend.load(model, device, backend=backend)
     if model.task != "style":
         bad = next(m for m in model.models if m.task != "style")
         raise PerceptaError(f"{bad.name} is a {bad.task} model, not a style model")
     x = as_batch(image, max_size)
-    pixels = x.shape[-2] * x.shape[-1]
+    pixels = round(x.shape[-2] * x.shape[-1] / min(style_scale, 1.0) ** 2)  # what the network sees
     if tile is None:
         tile = TILE if pixels > TILE_ABOVE else 0
     tile = tile if tile and max(x.shape[-2:]) > tile else 0
@@ -345,7 +380,7 @@ def stylize(
             f"{x.shape[-1]}x{x.shape[-2]} is too large to stylise (limit {limit:,} pixels {how}); "
             "use max_size / --max-size"
         )
-    y = model(x, tile)
+    y = model(x, tile) if style_scale == 1.0 else _at_style_scale(model, x, tile, style_scale)
     if preserve_colors:
         y = preserve_color(y, x)
     if strength < 1.0:

@@ -29,9 +29,11 @@ def style_models() -> list[str]:
 
 
 def contact_sheet(image: Image.Image, models: Sequence[str | os.PathLike | Model] | None = None, *, tile: int = 256,
-                  max_size: int = 512, columns: int | None = None, device: str = "cpu") -> Image.Image:  # fmt: skip
+                  max_size: int = 512, columns: int | None = None, device: str = "cpu",
+                  style_scale: float = 1.0) -> Image.Image:  # fmt: skip
     """``image`` and its stylisation by each of ``models`` (default: every installed style model), each
-    stylised at ``max_size`` px (longer side), shown at ``tile`` px with its name beneath."""
+    stylised at ``max_size`` px (longer side) with motifs ``style_scale`` times the model's size
+    (:func:`percepta.infer.stylize`), shown at ``tile`` px with its name beneath."""
     names = list(models) if models is not None else style_models()
     if not names:
         raise PerceptaError("no style models to put on the sheet")
@@ -39,7 +41,7 @@ def contact_sheet(image: Image.Image, models: Sequence[str | os.PathLike | Model
     tiles = [("original", photo)]
     for spec in names:
         blend = Blend.load(spec, device)
-        tiles.append((blend.name, stylize(photo, blend, device=device)))
+        tiles.append((blend.name, stylize(photo, blend, device=device, style_scale=style_scale)))
     cols = columns or math.ceil(math.sqrt(len(tiles)))
     rows = math.ceil(len(tiles) / cols)
     cell = resize_long_side(photo, tile, upscale=True).size

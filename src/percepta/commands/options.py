@@ -96,6 +96,20 @@ def int_list(text: str) -> tuple[int, ...]:
     return values
 
 
+def style_scale(text: str) -> float:
+    """A motif size relative to the model's own: 0.25 .. 4."""
+    value = finite_number(text, positive=True)
+    if not 0.25 <= value <= 4.0:
+        raise argparse.ArgumentTypeError(f"must be between 0.25 and 4, not {text}")
+    return value
+
+
+def add_style_scale(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--style-scale", type=style_scale, default=1.0, metavar="S",
+                   help="motif size: S times the size the model paints (0.25..4; default 1); 2 runs the network "
+                        "at half size and keeps the photo's edges (also ~4x faster)")  # fmt: skip
+
+
 def temporal(text: str) -> float:
     value = weight(text)
     if value >= 1.0:

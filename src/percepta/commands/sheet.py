@@ -15,6 +15,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--tile", type=o.positive_int, default=256, help="longer side of each picture (default 256)")
     p.add_argument("--max-size", type=o.positive_int, default=512, help="stylise at this longer side (default 512)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing OUTPUT")
+    o.add_style_scale(p)
     o.add_device(p)
 
 
@@ -25,6 +26,6 @@ def run(args: argparse.Namespace) -> None:
 
     plan_outputs([args.photo], args.output, args.overwrite)  # the same rules as stylize: no overwrite
     sheet = contact_sheet(load_rgb(args.photo), args.models, tile=args.tile, max_size=args.max_size,
-                          device=args.device)  # fmt: skip
+                          device=args.device, style_scale=args.style_scale)  # fmt: skip
     save_image(sheet, args.output)
     print(args.output)

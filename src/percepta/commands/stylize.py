@@ -22,6 +22,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-size", type=o.positive_int, help="downscale so the longer side is at most this first")
     p.add_argument("--preserve-color", action="store_true", help="keep the input's colours (style in luminance only)")
     p.add_argument("--strength", type=o.fraction, default=1.0, help="blend with the input, 0..1 (default 1)")
+    o.add_style_scale(p)
     p.add_argument("--blend", choices=("outputs", "weights"), default="outputs",
                    help="how -m a:0.5,b:0.5 mixes: the models' outputs (any models), or their weights (one "
                         "architecture, related models such as the bundled ones: a stronger mixed style)")  # fmt: skip
@@ -39,7 +40,7 @@ def run(args: argparse.Namespace) -> None:
 
     blend = Blend.load(args.model, args.device, args.blend, args.backend)
     options = {"max_size": args.max_size, "preserve_colors": args.preserve_color, "strength": args.strength,
-               "tile": args.tile}  # fmt: skip
+               "tile": args.tile, "style_scale": args.style_scale}  # fmt: skip
     if is_video_run(args):
         run_video(args, lambda x: stylize(x, blend, **options))
         return

@@ -40,6 +40,7 @@ async def api_stylize(
     model: Annotated[str, Form(description="a style model's name (GET /api/models)", max_length=200)],
     strength: Annotated[float, Form(ge=0.0, le=1.0, description="blend with the input, 0..1")] = 1.0,
     preserve_color: Annotated[bool, Form(description="keep the input's colours (style in luminance)")] = False,
+    style_scale: Annotated[float, Form(ge=0.25, le=4.0, description="motif size relative to the model's")] = 1.0,
     max_size: Annotated[int | None, Form(ge=1, description="longer side of the result (at most the limit)")] = None,
     format: Annotated[Format, Form(description=format_doc)] = "png",
 ) -> Response:
@@ -50,7 +51,8 @@ async def api_stylize(
     side = min(max_size or request.app.state.config.max_side, request.app.state.config.max_side)
 
     def transform(rgb: Image.Image) -> Image.Image:
-        return stylize(rgb, net, max_size=side, preserve_colors=preserve_color, strength=strength)
+        return stylize(rgb, net, max_size=side, preserve_colors=preserve_color, strength=strength,
+                       style_scale=style_scale)  # fmt: skip
 
     return await process(request.app.state, image, transform, format)
 

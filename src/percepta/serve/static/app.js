@@ -126,6 +126,7 @@ async function submit(event) {
     url = "/api/stylize";
     form.append("model", document.querySelector('input[name="style"]:checked').value);
     form.append("strength", $("strength").value);
+    form.append("style_scale", $("style-scale").value);
     form.append("preserve_color", $("preserve").checked ? "true" : "false");
   }
   state.busy = true;
@@ -191,6 +192,9 @@ function init() {
   $("styles").addEventListener("change", updateButton);
   $("strength").addEventListener("input", () => {
     $("strength-value").textContent = Number($("strength").value).toFixed(2);
+  });
+  $("style-scale").addEventListener("input", () => {
+    $("style-scale-value").textContent = `${Number($("style-scale").value).toFixed(2)}x`;
   });
   $("form").addEventListener("submit", submit);
   fetch("/healthz").then((r) => r.json()).then((h) => { $("version").textContent = h.version; }, () => {});
