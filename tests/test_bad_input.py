@@ -530,12 +530,13 @@ def test_sigterm_during_a_video_leaves_no_temporary_file(tmp_path) -> None:
 
     from .test_video import make_clip
 
-    clip = make_clip(tmp_path / "clip.mp4", audio=False, frames=400)  # ~10 s of work: the signal comes first
+    # 400 frames, each stylised at 4x its size: half a minute of work on 2 cores, so the signal comes first
+    clip = make_clip(tmp_path / "clip.mp4", audio=False, frames=400)
     out = tmp_path / "out.mp4"
     proc = subprocess.Popen([sys.executable, "-m", "percepta", "stylize", str(clip), "-m", "wave", "-o", str(out),
-                             "--batch", "1"], stderr=subprocess.PIPE, text=True)  # fmt: skip
+                             "--batch", "1", "--style-scale", "0.25"], stderr=subprocess.PIPE, text=True)  # fmt: skip
     deadline = time.time() + 120
-    while not list(tmp_path.glob(".out.mp4.*")) and time.time() < deadline and proc.poll() is None:
+    while not list(tmp_path.glob(".out.mp4.*.tmp.mp4")) and time.time() < deadline and proc.poll() is None:
         time.sleep(0.05)
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=60)

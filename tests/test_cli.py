@@ -166,3 +166,93 @@ def test_train_options_come_from_the_one_flat_mapping() -> None:
     sr = train_options(build_parser().parse_args(["train", "sr", "--data", "d", "-o", "m.safetensors", "--scale",
                                                   "8", "--loss", "pixel", "--skip", "bicubic"]))  # fmt: skip
     assert (sr.scale, sr.loss.sr_loss, sr.net.skip, sr.style_size) == (8, "pixel", "bicubic", None)
+
+
+def test_without_o_outputs_go_beside_the_input_named_after_the_model(tmp_path, capsys) -> None:
+    """``percepta stylize photo.jpg -m wave`` writes photo_wave.jpg; a second style goes beside it; a folder goes
+    to FOLDER_MODEL/; nothing is written over without --overwrite; upscale writes PHOTO_x4."""
+    from PIL import Image
+
+    photo = tmp_path / "photo.jpg"
+    Image.new("RGB", (40, 30), "teal").save(photo)
+    assert main(["stylize", str(photo), "-m", "wave-fast"]) == 0
+    assert main(["stylize", str(photo), "-m", "udnie-fast"]) == 0
+    assert (tmp_path / "photo_wave-fast.jpg").is_file() and (tmp_path / "photo_udnie-fast.jpg").is_file()
+    assert main(["stylize", str(photo), "-m", "wave-fast"]) == 1
+    assert "already exists" in capsys.readouterr().err
+    folder = tmp_path / "album"
+    folder.mkdir()
+    Image.new("RGB", (40, 30), "olive").save(folder / "a.png")
+    assert main(["stylize", str(folder), "-m", "wave-fast"]) == 0
+    assert (tmp_path / "album_wave-fast" / "a.png").is_file()
+    assert main(["upscale", str(photo)]) == 0
+    assert Image.open(tmp_path / "photo_x4.jpg").size == (160, 120)
+    assert main(["stylize", str(photo), str(folder), "-m", "wave-fast"]) == 1
+    assert "need -o" in capsys.readouterr().err
+
+
+def test_one_spelling_of_each_option_across_the_cli_the_api_and_http() -> None:
+    """stylize's options are spelled alike on the command line (flags), in Python (keywords) and over HTTP (form
+    fields), and the model option is -m/--model in every command that takes models."""
+    import inspect
+
+    from percepta.cli import build_parser
+    from percepta.infer import stylize
+    from percepta.serve.routes import api_stylize
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command").choices
+    flags = {s.lstrip("-").replace("-", "_") for a in sub["stylize"]._actions for s in a.option_strings}
+    python = set(inspect.signature(stylize).parameters) - {"image", "model", "preserve_colors"}
+    http = set(inspect.signature(api_stylize).parameters) - {"request", "image", "format"}
+    shared = {"preserve_color", "strength", "max_size", "style_scale"}
+    assert shared <= flags and shared <= python and shared <= http
+    assert {"model"} <= http and "model" in flags
+    for name in ("stylize", "sheet"):
+        assert any("--model" in a.option_strings and "-m" in a.option_strings for a in sub[name]._actions), name
+    evaluate = next(a for a in sub["eval"]._actions if a.dest == "task").choices["style"]
+    assert any("--model" in a.option_strings for a in evaluate._actions)
+    assert parser.parse_args(["sheet", "p.jpg", "--models", "wave", "-o", "s.png"]).models == ["wave"]  # old
+
+
+def test_the_model_list_fits_100_columns(capsys) -> None:
+    from percepta.cards import LINE_WIDTH
+
+    assert main(["models"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) >= 10 and max(len(line) for line in lines) <= LINE_WIDTH == 100
+    assert any(line.startswith("composition_vii-fast ") and " fast " in line for line in lines)  # names whole
+
+
+def test_optimize_takes_pil_images_like_the_rest() -> None:
+    from PIL import Image
+
+    import percepta
+
+    photo = Image.new("RGB", (32, 24), "teal")
+    painting = Image.effect_noise((32, 32), 60).convert("RGB")
+    result = percepta.optimize(photo, painting, iters=2, progress=False)
+    assert result.pil().size == (32, 24) and result.final["total"] <= result.initial["total"]
+
+
+def test_every_quick_start_command_in_the_readme_runs(tmp_path, monkeypatch, capsys) -> None:
+    """The README's quick start, as a new user types it in a folder with their photo (serve: its --help)."""
+    from pathlib import Path
+
+    from PIL import Image
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    block = readme.split("## Quick start", 1)[1].split("```sh", 1)[1].split("```", 1)[0]
+    commands = [line.split("#", 1)[0].split() for line in block.splitlines() if line.startswith("percepta ")]
+    assert len(commands) >= 5
+    monkeypatch.chdir(tmp_path)
+    Image.open(CITY).convert("RGB").resize((96, 64)).save("photo.jpg")
+    Image.open(CITY).convert("RGB").resize((40, 30)).save("small.jpg")
+    for argv in commands:
+        if argv[1] == "serve":
+            with pytest.raises(SystemExit) as done:
+                main([*argv[1:], "--help"])
+            assert done.value.code == 0
+            continue
+        assert main(argv[1:]) == 0, argv
+    assert Path("photo_wave.jpg").is_file() and Image.open("small_x4.jpg").size == (160, 120)

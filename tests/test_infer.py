@@ -10,7 +10,7 @@ from PIL import Image
 import percepta
 from percepta.cli import main
 from percepta.image import load_image, to_tensor
-from percepta.infer import preserve_color
+from percepta.infer import keep_colors
 from percepta.losses import LossWeights, PerceptualLoss
 from percepta.modelfile import BUNDLED_DIR, available_models, save_model
 from percepta.nets import NetConfig, TransformNet
@@ -45,7 +45,7 @@ def test_strength_and_preserve_color(model_file) -> None:
     full = percepta.stylize(x, model_file)
     half = percepta.stylize(x, model_file, strength=0.5)
     assert torch.allclose(half, 0.5 * full + 0.5 * x, atol=1e-6)
-    kept = percepta.stylize(x, model_file, preserve_colors=True)
+    kept = percepta.stylize(x, model_file, preserve_color=True)
 
     def chroma(t: torch.Tensor) -> torch.Tensor:
         r, g, b = t.unbind(1)
@@ -62,7 +62,7 @@ def test_strength_and_preserve_color(model_file) -> None:
 def test_preserve_color_keeps_luminance() -> None:
     rng = np.random.default_rng(0)
     styled, original = rng.random((1, 3, 8, 8), np.float32), rng.random((1, 3, 8, 8), np.float32)
-    out = preserve_color(styled, original)
+    out = keep_colors(styled, original)
     lum = lambda t: 0.299 * t[:, 0] + 0.587 * t[:, 1] + 0.114 * t[:, 2]  # noqa: E731
     ok = ((out > 0) & (out < 1)).all(1)
     assert np.allclose(lum(out)[ok], lum(styled)[ok], atol=2e-3)

@@ -60,15 +60,23 @@ def model_summary(name: str, path: Path) -> dict[str, Any]:
             "train_device": clean(meta.get("train_device", "")), "final_loss": _value(losses.get("total"))}  # fmt: skip
 
 
+#: ``percepta models`` lines fit a terminal this wide (the file's path and the rest: --json, --markdown)
+LINE_WIDTH = 100
+
+
 def model_line(name: str, path: Path) -> str:
-    """One line of ``percepta models``: name, task, style or scale, budget, final loss, file."""
+    """One line of ``percepta models``, at most :data:`LINE_WIDTH` characters: name, task, style or scale, the
+    network (full or the slim ``-fast`` one), iterations, and where the file is (bundled, or its folder)."""
+    from .arch import FAST_STYLE_ARCH
+    from .modelfile import BUNDLED_DIR
+
     config, meta = read_meta(path)
-    losses = _losses(meta)
-    return (
-        f"{clean(name, 18):18} {config.task:5} {_what(config, meta, _options(meta)):28} "
-        f"{_number(meta.get('iterations'), 'd')} iters, {_number(meta.get('train_seconds'), '')} s on "
-        f"{clean(meta.get('train_device', '?'), 40)}, final loss {_number(losses.get('total'), '.4g')}  [{path}]"
-    )
+    kind = "fast" if config.arch == FAST_STYLE_ARCH else "full"
+    where = "bundled" if path.parent == BUNDLED_DIR else clean(path.parent, 26)
+    iters = f"{_number(meta.get('iterations'), 'd')} iters"
+    what = _what(config, meta, _options(meta))
+    line = f"{clean(name, 24):24} {config.task:5} {what:24} {kind:4} {iters:>12}  {where}"
+    return line[:LINE_WIDTH]
 
 
 def model_card(path: Path) -> str:

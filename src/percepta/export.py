@@ -1,4 +1,4 @@
-"""Export a transformation network to ONNX or TorchScript, and load such files back as models.
+"""Export a transformation network to ONNX or TorchScript: the graphs every model file carries, and ``percepta export``.
 
 The exported graph is the whole forward pass of :class:`percepta.nets.TransformNet` for any height and
 width (both dynamic, like the batch): reflection-pad by the network's ``pad`` plus up to a multiple of
@@ -14,7 +14,9 @@ inputs itself before running such a file.
 ONNX files are written by the public ``torch.onnx.export`` (the dynamo exporter, opset 18) and carry
 percepta's config and metadata in ``metadata_props``; TorchScript files come from ``torch.jit.trace``
 with the same metadata as extra files. ``percepta stylize -m model.onnx`` (or ``.pt``) runs them through
-:func:`load_exported`.
+:func:`percepta.modelfile.load_exported`. :func:`inference_graphs` makes the graphs that
+:func:`percepta.modelfile.save_model` stores in each model file: the same :class:`ExportGraph` taking its
+input padded (so any size runs exactly), and for instance-norm models a :class:`TilesGraph`.
 """
 
 from __future__ import annotations

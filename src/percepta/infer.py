@@ -3,7 +3,7 @@
 :func:`stylize` takes a PIL image, a numpy array or a torch tensor and returns the same kind. The default
 path needs no torch: each model's own ONNX graph on ONNX Runtime (:mod:`percepta.graph`); the PyTorch
 backends (:mod:`percepta.backends`) run where asked for (:func:`backend_for`). Options beyond the paper:
-``preserve_colors`` (keep the input's colours, the style only in luminance, after Gatys et al. 2016
+``preserve_color`` (keep the input's colours, the style only in luminance, after Gatys et al. 2016
 "Preserving color in neural artistic style transfer": the output's Y with the input's Cb and Cr) and
 ``strength`` (a linear blend with the input). Files and folders go through
 :func:`percepta.folders.process_files` (:func:`stylize_files`).
@@ -139,7 +139,7 @@ def _at_style_scale(model: Blend, x: Array, tile: int, scale: float) -> Array:
     return detail_upsample(y, x) if scale > 1 else resize_array(y, h, w)
 
 
-def preserve_color(styled: Array, original: Array) -> Array:
+def keep_colors(styled: Array, original: Array) -> Array:
     """Luminance-only transfer: the styled image's Y (ITU-R BT.601) with the original's chroma."""
 
     def to_ycbcr(x: Array) -> tuple[Array, Array, Array]:
@@ -339,12 +339,13 @@ def stylize(
     model: str | os.PathLike | Model | Blend,
     *,
     max_size: int | None = None,
-    preserve_colors: bool = False,
+    preserve_color: bool = False,
     strength: float = 1.0,
     device: str = "cpu",
     backend: str = "auto",
     tile: int | None = None,
     style_scale: float = 1.0,
+    preserve_colors: bool | None = None,
 ) -> ImageLike:
     """Stylise a PIL image or an RGB array or tensor ((3, H, W) or (N, 3, H, W) in [0, 1]) with a style model,
     or a :class:`Blend` of several (``"wave:0.6,udnie:0.4"``).
@@ -356,7 +357,13 @@ def stylize(
     ``style_scale``: the size of the painting's motifs, relative to what the model paints (a flagged addition;
     the paper fixes it by the painting's size in training): 2 runs the network at half the size and brings the
     result back with :func:`detail_upsample` (larger motifs, and about 4x faster), 0.5 at twice the size.
+    ``preserve_colors`` is the old spelling of ``preserve_color`` (deprecated, kept for one release).
     """
+    if preserve_colors is not None:
+        import warnings
+
+        warnings.warn("stylize(preserve_colors=...) is now preserve_color=...", DeprecationWarning, stacklevel=2)
+        preserve_color = preserve_colors
     tune_allocator()
     if not 0.0 <= strength <= 1.0:
         raise ValueError(f"strength must be between 0 and 1, not {strength}")
@@ -381,8 +388,8 @@ def stylize(
             "use max_size / --max-size"
         )
     y = model(x, tile) if style_scale == 1.0 else _at_style_scale(model, x, tile, style_scale)
-    if preserve_colors:
-        y = preserve_color(y, x)
+    if preserve_color:
+        y = keep_colors(y, x)
     if strength < 1.0:
         y = np.float32(strength) * y + np.float32(1.0 - strength) * x
     return like_input(y, image)

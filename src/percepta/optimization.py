@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from torch import Tensor
@@ -34,6 +34,22 @@ class OptimizeResult:
     @property
     def initial(self) -> dict[str, float]:
         return self.history[0] if self.history else self.final
+
+    def pil(self) -> Any:
+        """The image as an 8-bit PIL image."""
+        from .image import to_pil
+
+        return to_pil(self.image)
+
+
+def as_tensor(image: Any) -> Tensor:
+    """A PIL image (or a path-less array (3, H, W) / (N, 3, H, W) in [0, 1]) as a (1, 3, H, W) float tensor; a
+    tensor as it is: what the optimisation takes, like :func:`percepta.stylize` takes any of them."""
+    if isinstance(image, Tensor):
+        return image if image.dim() == 4 else image.unsqueeze(0)
+    from .infer import as_batch
+
+    return torch.from_numpy(as_batch(image))
 
 
 def initial_image(content: Tensor, init: Init, seed: int = 0) -> Tensor:
@@ -96,8 +112,8 @@ def optimize_image(
 
 
 def stylize_by_optimization(
-    content: Tensor,
-    style: Tensor,
+    content: Any,
+    style: Any,
     weights: LossWeights | None = None,
     iters: int = 100,
     optimizer: Optimizer = "lbfgs",
@@ -107,7 +123,10 @@ def stylize_by_optimization(
     progress: bool = True,
     lossnet: VGG16LossNetwork | None = None,
 ) -> OptimizeResult:
-    """Gatys et al.'s style transfer with the paper's objective (the baseline of Table 1 / Fig. 5)."""
+    """Gatys et al.'s style transfer with the paper's objective (the baseline of Table 1 / Fig. 5). ``content`` and
+    ``style``: PIL images or tensors (1, 3, H, W) in [0, 1]; ``result.image`` is a tensor, ``result.pil()`` a PIL
+    image."""
+    content, style = as_tensor(content), as_tensor(style)
     loss = PerceptualLoss(weights or LossWeights(), lossnet)
     if loss.weights.style:
         loss.set_style(style)

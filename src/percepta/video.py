@@ -128,21 +128,22 @@ def transform_video(
         raise PerceptaError(f"{dst}: the output would overwrite the input; choose another output")
     if dst.exists() and not overwrite:
         raise PerceptaError(f"{dst} already exists; pass --overwrite to replace")
-    check_writable(dst)
-    try:
-        container = av.open(str(src))
-    except (av.error.FFmpegError, OSError) as exc:
-        raise PerceptaError(f"{src}: not a readable video ({exc})") from None
-    tmp = dst.with_name(f".{dst.name}.{os.getpid()}.tmp{dst.suffix}")
-    try:
-        with container, _sigterm_interrupts():
-            _check_streams(container, src, dst)
-            result = _transcode(container, src, tmp, frames_fn, batch, TemporalBlend(temporal), progress, crf)
-        os.replace(tmp, dst)
-    except av.error.FFmpegError as exc:
-        raise PerceptaError(f"{src}: cannot process this video ({exc})") from None
-    finally:
-        tmp.unlink(missing_ok=True)
+    with _sigterm_interrupts():  # from before the first file is touched (the writability probe)
+        check_writable(dst)
+        try:
+            container = av.open(str(src))
+        except (av.error.FFmpegError, OSError) as exc:
+            raise PerceptaError(f"{src}: not a readable video ({exc})") from None
+        tmp = dst.with_name(f".{dst.name}.{os.getpid()}.tmp{dst.suffix}")
+        try:
+            with container:
+                _check_streams(container, src, dst)
+                result = _transcode(container, src, tmp, frames_fn, batch, TemporalBlend(temporal), progress, crf)
+            os.replace(tmp, dst)
+        except av.error.FFmpegError as exc:
+            raise PerceptaError(f"{src}: cannot process this video ({exc})") from None
+        finally:
+            tmp.unlink(missing_ok=True)
     result.output = dst
     return result
 
@@ -184,6 +185,19 @@ def _sigterm_interrupts() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+def _video_stream(out, vin, suffix: str, size: tuple[int, int], rotation: int, crf: int):
+    """The output's video stream: H.264 (VP9 for WebM) at the input's rate and time base, ``size`` (width,
+    height), the input's display rotation, constant quality ``crf``."""
+    encoder = ENCODERS.get(suffix.lower(), "libx264")
+    vout = out.add_stream(encoder, rate=vin.average_rate or vin.guessed_rate or 25)
+    vout.width, vout.height, vout.pix_fmt = size[0], size[1], "yuv420p"
+    vout.time_base = vin.time_base
+    vout.options = {"crf": str(crf), **({"b": "0"} if encoder == "libvpx-vp9" else {})}
+    if rotation:
+        vout.set_display_rotation(rotation)
+    return vout
+
+
 def _transcode(container, src: Path, tmp: Path, frames_fn, batch: int, blend: TemporalBlend, progress: bool,
                crf: int) -> VideoResult:  # fmt: skip
     import av
@@ -214,13 +228,7 @@ def _transcode(container, src: Path, tmp: Path, frames_fn, batch: int, blend: Te
         seconds += time.perf_counter() - start
         y = y[..., : y.shape[-2] // 2 * 2, : y.shape[-1] // 2 * 2]  # H.264 in yuv420p wants even sides
         if vout is None:
-            encoder = ENCODERS.get(tmp.suffix.lower(), "libx264")
-            vout = out.add_stream(encoder, rate=vin.average_rate or vin.guessed_rate or 25)
-            vout.width, vout.height, vout.pix_fmt = y.shape[-1], y.shape[-2], "yuv420p"
-            vout.time_base = vin.time_base
-            vout.options = {"crf": str(crf), **({"b": "0"} if encoder == "libvpx-vp9" else {})}
-            if pending[0].rotation:
-                vout.set_display_rotation(pending[0].rotation)
+            vout = _video_stream(out, vin, tmp.suffix, (y.shape[-1], y.shape[-2]), pending[0].rotation, crf)
             audio_out.update({a.index: out.add_stream_from_template(a) for a in audio_in})
             for packet in waiting_audio:
                 mux_audio(packet)

@@ -29,7 +29,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--photos", nargs="+", required=True, help="the photos the outputs were made from (one, or one each)"
     )
     e.add_argument("--style", required=True, help="the painting")
-    e.add_argument("--models", nargs="+", default=[], metavar="MODEL", help="also stylise the photos with these models")
+    e.add_argument("-m", "--model", "--models", dest="models", nargs="+", default=[], metavar="MODEL",
+                   help="also stylise the photos with these models (--models: the old spelling)")  # fmt: skip
     e.add_argument("--size", type=o.positive_int, help="compare at this longer side (default: each output's size)")
     e.add_argument("--json", action="store_true", help="print JSON instead of a markdown table")
     e.add_argument("--out", metavar="DIR", help="also write DIR/eval_style.md and .json")

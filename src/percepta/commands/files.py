@@ -5,12 +5,30 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
 from ..errors import PerceptaError
+
+
+def default_output(inputs: list[str], tag: str) -> str:
+    """Where a run writes without ``-o``: ``photo_TAG.jpg`` beside one input file (``photo.gif`` -> ``.png``),
+    ``FOLDER_TAG/`` beside one input folder. ``tag`` names what was done (``wave``, ``x4``)."""
+    from ..image import SAVE_FORMATS
+
+    if len(inputs) != 1 or inputs[0] == "-":
+        raise PerceptaError("several inputs, or standard input, need -o (an output folder, or - for stdout)")
+    tag = re.sub(r"[^A-Za-z0-9._-]+", "-", tag).strip("-.") or "out"
+    src = Path(inputs[0])
+    if src.is_dir():
+        return str(src.with_name(f"{src.name.rstrip('/')}_{tag}"))
+    from ..video import is_video
+
+    suffix = src.suffix if src.suffix.lower() in SAVE_FORMATS or is_video(src) else ".png"
+    return str(src.with_name(f"{src.stem}_{tag}{suffix}"))
 
 
 def one_line(exc: BaseException) -> str:

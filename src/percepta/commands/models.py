@@ -31,4 +31,4 @@ def run(args: argparse.Namespace) -> None:
                 print(model_card(path) if args.markdown else model_line(name, path))
         except PerceptaError as exc:
             print(json.dumps({"name": name, "path": str(path), "error": str(exc)}) if args.json
-                  else f"{clean(name, 18):18} (unreadable: {clean(exc, 300)})")  # fmt: skip
+                  else f"{clean(name, 24):24} (unreadable: {clean(exc, 70)})")  # fmt: skip

@@ -11,7 +11,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("sheet", help="one photo stylised by every style model, labelled, in a grid")
     p.add_argument("photo", metavar="PHOTO")
     p.add_argument("-o", "--output", required=True, help="the sheet's image file")
-    p.add_argument("-m", "--models", nargs="+", metavar="MODEL", help="these models (or blends) only")
+    p.add_argument("-m", "--model", "--models", dest="models", nargs="+", metavar="MODEL",
+                   help="these models (or blends) only (--models: the old spelling)")  # fmt: skip
     p.add_argument("--tile", type=o.positive_int, default=256, help="longer side of each picture (default 256)")
     p.add_argument("--max-size", type=o.positive_int, default=512, help="stylise at this longer side (default 512)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing OUTPUT")

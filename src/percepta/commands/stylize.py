@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 
 from . import options as o
-from .files import is_video_run, run_files, run_video
+from .files import default_output, is_video_run, run_files, run_video
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -18,7 +18,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         required=True,
         help="bundled model name (see `percepta models`) or a file; a blend: wave:0.6,udnie:0.4",
     )
-    p.add_argument("-o", "--output", required=True, help="output file (one input) or folder; - writes standard output")
+    p.add_argument("-o", "--output", help="output file (one input) or folder; - writes standard output (default: "
+                   "PHOTO_MODEL.jpg beside the photo, FOLDER_MODEL/ beside a folder)")  # fmt: skip
     p.add_argument("--max-size", type=o.positive_int, help="downscale so the longer side is at most this first")
     p.add_argument("--preserve-color", action="store_true", help="keep the input's colours (style in luminance only)")
     p.add_argument("--strength", type=o.fraction, default=1.0, help="blend with the input, 0..1 (default 1)")
@@ -39,7 +40,9 @@ def run(args: argparse.Namespace) -> None:
     from ..infer import Blend, stylize, stylize_files
 
     blend = Blend.load(args.model, args.device, args.blend, args.backend)
-    options = {"max_size": args.max_size, "preserve_colors": args.preserve_color, "strength": args.strength,
+    if args.output is None:
+        args.output = default_output(args.inputs, blend.name.replace(":", "-").replace(",", "_"))
+    options = {"max_size": args.max_size, "preserve_color": args.preserve_color, "strength": args.strength,
                "tile": args.tile, "style_scale": args.style_scale}  # fmt: skip
     if is_video_run(args):
         run_video(args, lambda x: stylize(x, blend, **options))

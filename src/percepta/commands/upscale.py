@@ -8,7 +8,7 @@ from .. import hyperparams as hp
 from ..errors import PerceptaError
 from ..modelfile import default_sr_model, read_meta, resolve_model
 from . import options as o
-from .files import is_video_run, run_files, run_video
+from .files import default_output, is_video_run, run_files, run_video
 
 
 def sr_model_and_scale(model: str | None, scale: int | None) -> str:
@@ -29,7 +29,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders; - reads standard input")
     p.add_argument("--scale", type=int, choices=hp.SR_SCALES, help="4 or 8 (default: the model's scale; without -m, 4)")
     p.add_argument("-m", "--model", help="SR model name or file (default: the bundled feature-loss model for --scale)")
-    p.add_argument("-o", "--output", required=True, help="output file (one input) or folder; - writes standard output")
+    p.add_argument("-o", "--output", help="output file (one input) or folder; - writes standard output (default: "
+                   "PHOTO_x4.png beside the photo, FOLDER_x4/ beside a folder)")  # fmt: skip
     p.add_argument(
         "--tile", type=o.non_negative_int, default=256, help="tile size in input pixels, 0 for none (default 256)"
     )
@@ -50,6 +51,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> None:
     from ..upscaling import upscale, upscale_files
 
+    if args.output is None:
+        config, _ = read_meta(resolve_model(sr_model_and_scale(args.model, args.scale)))
+        args.output = default_output(args.inputs, f"x{config.scale}")
     if is_video_run(args):
         from ..infer import load_for
 

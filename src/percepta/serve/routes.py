@@ -51,7 +51,7 @@ async def api_stylize(
     side = min(max_size or request.app.state.config.max_side, request.app.state.config.max_side)
 
     def transform(rgb: Image.Image) -> Image.Image:
-        return stylize(rgb, net, max_size=side, preserve_colors=preserve_color, strength=strength,
+        return stylize(rgb, net, max_size=side, preserve_color=preserve_color, strength=strength,
                        style_scale=style_scale)  # fmt: skip
 
     return await process(request.app.state, image, transform, format)
