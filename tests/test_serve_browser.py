@@ -75,6 +75,12 @@ def _wait_for_result(page) -> dict:  # a playwright Page
 
 def test_upload_pick_a_style_and_see_the_result(page) -> None:
     page.wait_for_selector("label.style input[value=wave]", state="attached")
+    before = page.evaluate(  # before any upload: no broken image icon, no Download button that looks live
+        """() => ({broken: [...document.querySelectorAll("img")].filter(
+                      i => i.offsetParent !== null && i.naturalWidth === 0).length,
+                   download: document.getElementById("download").offsetParent !== null})"""
+    )
+    assert before == {"broken": 0, "download": False}, before
     names = page.eval_on_selector_all("label.style input", "els => els.map(e => e.value)")
     assert {"wave", "udnie", "starry_night", "the_scream"} <= set(names)
     page.wait_for_function(  # the painting's thumbnail loads (its own request, after the list)
