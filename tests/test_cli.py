@@ -256,3 +256,22 @@ def test_every_quick_start_command_in_the_readme_runs(tmp_path, monkeypatch, cap
             continue
         assert main(argv[1:]) == 0, argv
     assert Path("photo_wave.jpg").is_file() and Image.open("small_x4.jpg").size == (160, 120)
+
+
+def test_shards_of_a_folder_run_cover_every_file_once(tmp_path, capsys) -> None:
+    """``--shard K/N``: N jobs over one folder write each output exactly once between them."""
+    from PIL import Image
+
+    src = tmp_path / "album"
+    (src / "sub").mkdir(parents=True)
+    for i in range(7):
+        Image.new("RGB", (24, 16), (i * 30, 90, 140)).save(src / ("sub" if i % 3 == 0 else "") / f"{i}.png")
+    written = []
+    for k in (1, 2, 3):
+        assert main(["stylize", str(src), "-m", "wave-fast", "-o", str(tmp_path / "out"), "--shard", f"{k}/3",
+                     "--json"]) == 0  # fmt: skip
+        written += [line for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    outputs = sorted(p.relative_to(tmp_path / "out") for p in (tmp_path / "out").rglob("*.png"))
+    assert len(written) == 7 and len(outputs) == 7 and len(set(outputs)) == 7
+    with pytest.raises(SystemExit):
+        main(["stylize", str(src), "-m", "wave-fast", "-o", str(tmp_path / "x"), "--shard", "4/3"])

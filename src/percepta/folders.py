@@ -42,13 +42,18 @@ def _output_suffix(path: Path) -> str:
 
 
 def plan_outputs(
-    inputs: Iterable[str | os.PathLike], output: str | os.PathLike, overwrite: bool = False
+    inputs: Iterable[str | os.PathLike],
+    output: str | os.PathLike,
+    overwrite: bool = False,
+    shard: tuple[int, int] | None = None,
 ) -> list[tuple[Path, Path]]:
     """(input, output) pairs: ``output`` itself for a single file input, else files inside folder ``output``
     that mirror each input folder's subfolders (an input file given by name goes to the top).
 
     Checked before any work: no output may be an input, two inputs may not share an output, and an
     existing output is an error unless ``overwrite``. Formats Pillow cannot write (GIF) become PNG.
+    ``shard=(k, n)``: the pairs of the k-th of n shares (every n-th from the k-th, 1-based; collisions are
+    checked over the whole run, existing files over the share).
     """
     out = Path(output)
     pairs: list[tuple[Path, Path]] = []
@@ -79,6 +84,11 @@ def plan_outputs(
         seen[key] = src
     for folder in dict.fromkeys(dst.parent for _, dst in pairs):  # fail now, not after the first image
         check_writable(folder / ".percepta-probe")
+    if shard is not None:  # the whole run is checked above; this shard's own files below
+        k, n = shard
+        if not 1 <= k <= n:
+            raise ValueError(f"shard must be K/N with 1 <= K <= N, not {k}/{n}")
+        pairs = pairs[k - 1 :: n]
     existing = [dst for _, dst in pairs if dst.exists()]
     if existing and not overwrite:
         more = f" (and {len(existing) - 1} more)" if len(existing) > 1 else ""
@@ -103,6 +113,7 @@ def process_files(
     overwrite: bool = False,
     on_result: Callable[[FileResult], None] | None = None,
     batch: int = 1,
+    shard: tuple[int, int] | None = None,
     **options: Any,
 ) -> list[FileResult]:
     """Apply ``transform(rgb, load(model), **options)`` (``stylize``, ``upscale``) to image files or folders of
@@ -117,10 +128,14 @@ def process_files(
     ``batch`` > 1: consecutive images of one size (after ``max_size``) go through the network together, up
     to ``batch`` at a time -- what keeps a GPU busy (the CLI's default there); on a CPU one at a time is as
     fast. A batch that fails is retried image by image, so that each file gets its own result.
+
+    ``shard=(k, n)``: only every n-th file of the planned run, starting at the k-th (1-based), so that n
+    machines or jobs (a Slurm array, a Kubernetes indexed job, GNU parallel) share one collection; the whole
+    run is planned (and refused) first, the same on every shard.
     """
     if batch < 1:
         raise ValueError(f"batch must be >= 1, not {batch}")
-    pairs = plan_outputs(inputs, output, overwrite)
+    pairs = plan_outputs(inputs, output, overwrite, shard)
     backend = {"backend": options["backend"]} if "backend" in options else {}
     run = _Run(transform, load(model, options.get("device", "cpu"), **backend), options, on_result)
     if batch == 1:

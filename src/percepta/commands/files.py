@@ -76,7 +76,7 @@ def run_files(args: argparse.Namespace, run: Any, model: Any, **options: Any) ->
 
         batch = args.batch or (4 if str(args.device).startswith("cuda") else 1)
         results = run(inputs, model, output, overwrite=args.overwrite, on_result=show, device=args.device,
-                      batch=batch, **options)  # fmt: skip
+                      batch=batch, shard=getattr(args, "shard", None), **options)  # fmt: skip
         failed = [r for r in results if not r.ok]
         if single and failed:
             raise PerceptaError(failed[0].error.replace(inputs[0], "- (standard input)") if inputs != args.inputs

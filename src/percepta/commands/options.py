@@ -110,6 +110,18 @@ def add_style_scale(p: argparse.ArgumentParser) -> None:
                         "at half size and keeps the photo's edges (also ~4x faster)")  # fmt: skip
 
 
+def shard(text: str) -> tuple[int, int]:
+    """``K/N``: the K-th of N shares of a folder run (1-based)."""
+    k, _, n = text.partition("/")
+    try:
+        values = int(k), int(n)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be K/N (e.g. 2/8), not {text!r}") from None
+    if not 1 <= values[0] <= values[1]:
+        raise argparse.ArgumentTypeError(f"must be K/N with 1 <= K <= N, not {text}")
+    return values
+
+
 def temporal(text: str) -> float:
     value = weight(text)
     if value >= 1.0:
@@ -210,6 +222,8 @@ def add_io_options(p: argparse.ArgumentParser) -> None:
                    help="images of one size, or video frames, per forward pass (default: 4 on a GPU and for "
                         "video; images one at a time on the CPU, where batches are no faster)")  # fmt: skip
     p.add_argument("--json", action="store_true", help="print one JSON object per file (input, output, ms, error)")
+    p.add_argument("--shard", type=shard, metavar="K/N",
+                   help="only the K-th of N shares of the files (1-based), e.g. $SLURM_ARRAY_TASK_ID/8")  # fmt: skip
     p.add_argument("--format", choices=("png", "jpg", "webp"), default="png",
                    help="image format written to standard output for -o - (default png)")  # fmt: skip
 
