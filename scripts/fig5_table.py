@@ -8,7 +8,7 @@ For each model: its perceptual objective (the same weights, layers and style siz
 the three held-out photos, and the objective of `percepta optimize` after 50, 100 and 200 L-BFGS
 iterations on the same photos, starting from white noise as the paper's baseline (section 4.1), or with
 `--init content` from the photo itself. Writes OUT/fig5.md, .json, .png (OUT/fig5_content.* for content
-initialisation) with :func:`percepta.bench.write_objective_report`, as `percepta bench objective` does
+initialisation) with :func:`percepta.experiments.write_objective_report`, as `percepta bench objective` does
 for one model.
 """
 
