@@ -81,6 +81,9 @@ def test_upload_pick_a_style_and_see_the_result(page) -> None:
                    download: document.getElementById("download").offsetParent !== null})"""
     )
     assert before == {"broken": 0, "download": False}, before
+    cards = page.eval_on_selector_all("label.style input", "els => els.map(e => [e.value, e.dataset.fast || ''])")
+    assert not [v for v, _ in cards if v.endswith("-fast")]  # each painting once; the switch picks its twin
+    assert ["wave", "wave-fast"] in [list(c) for c in cards]
     names = page.eval_on_selector_all("label.style input", "els => els.map(e => e.value)")
     assert {"wave", "udnie", "starry_night", "the_scream"} <= set(names)
     page.wait_for_function(  # the painting's thumbnail loads (its own request, after the list)

@@ -62,13 +62,17 @@ async function loadModels() {
   $("max-size").max = listing.limits.max_side;
   const styles = $("styles");
   styles.replaceChildren();
-  const styleModels = listing.models.filter((m) => m.task === "style");
+  const all = listing.models.filter((m) => m.task === "style");
+  const names = new Set(all.map((m) => m.name));
+  // each painting once: a model whose slim twin NAME-fast exists carries it (the "Fast model" switch picks it)
+  const styleModels = all.filter((m) => !(m.name.endsWith("-fast") && names.has(m.name.slice(0, -5))));
   styleModels.forEach((m, i) => {
     const label = document.createElement("label");
     label.className = "style";
     label.title = m.style_image ? `${m.name} (${m.style_image})` : m.name;
     const input = Object.assign(document.createElement("input"), { type: "radio", name: "style", value: m.name });
     input.dataset.model = m.name;
+    if (names.has(`${m.name}-fast`)) input.dataset.fast = `${m.name}-fast`;
     if (i === 0) input.checked = true;
     const img = Object.assign(document.createElement("img"), { src: m.thumbnail, alt: m.name, loading: "lazy" });
     img.onerror = () => img.replaceWith(Object.assign(document.createElement("span"), { className: "noimg" }));
@@ -124,7 +128,8 @@ async function submit(event) {
     if ($("sr-model").value) form.append("model", $("sr-model").value);
   } else {
     url = "/api/stylize";
-    form.append("model", document.querySelector('input[name="style"]:checked').value);
+    const chosen = document.querySelector('input[name="style"]:checked');
+    form.append("model", $("fast").checked && chosen.dataset.fast ? chosen.dataset.fast : chosen.value);
     form.append("strength", $("strength").value);
     form.append("style_scale", $("style-scale").value);
     form.append("preserve_color", $("preserve").checked ? "true" : "false");
