@@ -34,9 +34,9 @@ _runners: weakref.WeakKeyDictionary[Any, dict[str, Runner]] = weakref.WeakKeyDic
 _lock = threading.Lock()
 
 
-def device_of(model: Any) -> torch.device:
-    """The device of ``model``'s weights (the CPU for an exported graph)."""
-    param = next(model.net.parameters(), None)
+def device_of(net: nn.Module) -> torch.device:
+    """The device of ``net``'s weights (the CPU for an exported graph)."""
+    param = next(net.parameters(), None)
     return param.device if param is not None else torch.device("cpu")
 
 
@@ -46,7 +46,7 @@ def check(model: Any, backend: str) -> str:
         return "torchscript"
     if backend not in TORCH_BACKENDS:
         raise PerceptaError(f"unknown torch backend {backend!r}; use one of {', '.join(TORCH_BACKENDS)}")
-    if backend == "fp16" and device_of(model).type != "cuda":
+    if backend == "fp16" and device_of(model.net).type != "cuda":
         raise PerceptaError("the fp16 backend is for CUDA devices (fp16 on this CPU is far slower than fp32)")
     return backend
 
@@ -57,14 +57,13 @@ def runner(model: Any, backend: str) -> Runner:
     with _lock:
         cache = _runners.setdefault(model.net, {})
         if name not in cache:
-            cache[name] = _build(model.net, name, device_of(model))
+            cache[name] = _build(model.net, name, device_of(model.net))
         return cache[name]
 
 
 def one_off_runner(net: nn.Module, backend: str) -> Runner:
     """A runner for a network used for one job only (a copy with frozen statistics, for tiles), cached nowhere."""
-    param = next(net.parameters(), None)
-    return _build(net, backend, param.device if param is not None else torch.device("cpu"))
+    return _build(net, backend, device_of(net))
 
 
 def _build(net: nn.Module, name: str, device: torch.device) -> Runner:

@@ -359,27 +359,12 @@ def resize_long_side(
     return _resized(img, size / max(img.size), resample)
 
 
-def shrink_array(x: np.ndarray, size: int | None) -> np.ndarray:
-    """A batch (N, C, H, W) downscaled (never up) so that its longer side is at most ``size``: Pillow's
-    antialiased bilinear filter on each float channel, with :func:`resize_long_side`'s rounding (what
-    ``torch.nn.functional.interpolate(..., antialias=True)`` computes, within float rounding); ``None`` keeps it."""
-    if not size or max(x.shape[-2:]) <= size:
-        return x
-    factor = size / max(x.shape[-2:])
-    shape = (max(1, round(x.shape[-1] * factor)), max(1, round(x.shape[-2] * factor)))  # PIL: (width, height)
-    planes = [
-        np.asarray(Image.fromarray(np.ascontiguousarray(plane, np.float32)).resize(shape, Image.Resampling.BILINEAR))
-        for image in x for plane in image
-    ]  # fmt: skip
-    return np.stack(planes).reshape(x.shape[0], x.shape[1], shape[1], shape[0])
-
-
 BILINEAR, LANCZOS = Image.Resampling.BILINEAR, Image.Resampling.LANCZOS
 
 
 def resize_array(x: np.ndarray, height: int, width: int, resample: int = BILINEAR) -> np.ndarray:
     """A batch (N, C, H, W) resized to ``height`` x ``width``: a Pillow filter (default bilinear) on each float
-    channel (antialiased when it shrinks, as :func:`shrink_array`)."""
+    channel, antialiased when it shrinks."""
     if x.shape[-2:] == (height, width):
         return x
     planes = [
@@ -387,6 +372,16 @@ def resize_array(x: np.ndarray, height: int, width: int, resample: int = BILINEA
         for image in x for plane in image
     ]  # fmt: skip
     return np.stack(planes).reshape(x.shape[0], x.shape[1], height, width)
+
+
+def shrink_array(x: np.ndarray, size: int | None) -> np.ndarray:
+    """A batch (N, C, H, W) downscaled (never up) so that its longer side is at most ``size``: Pillow's
+    antialiased bilinear filter on each float channel, with :func:`resize_long_side`'s rounding (what
+    ``torch.nn.functional.interpolate(..., antialias=True)`` computes, within float rounding); ``None`` keeps it."""
+    if not size or max(x.shape[-2:]) <= size:
+        return x
+    factor = size / max(x.shape[-2:])
+    return resize_array(x, max(1, round(x.shape[-2] * factor)), max(1, round(x.shape[-1] * factor)))
 
 
 def shrink_tensor(x: torch.Tensor, size: int | None) -> torch.Tensor:

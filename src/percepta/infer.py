@@ -131,8 +131,8 @@ def detail_upsample(low: Array, photo: Array, detail: float = 1.0) -> Array:
 
 def _at_style_scale(model: Blend, x: Array, tile: int, scale: float) -> Array:
     """``model`` on ``x`` with motifs ``scale`` times the size it paints at: the network runs on the photo resized
-    by 1 / ``scale`` and the result comes back to the photo's size (guided when it was smaller, antialiased
-    when larger)."""
+    by 1 / ``scale`` and the result comes back to the photo's size (:func:`detail_upsample` when it ran smaller,
+    an antialiased shrink when it ran larger)."""
     h, w = x.shape[-2:]
     small_h, small_w = max(1, round(h / scale)), max(1, round(w / scale))
     y = model(resize_array(x, small_h, small_w), tile if tile and max(small_h, small_w) > tile else 0)
@@ -175,13 +175,11 @@ def run_network(model: Model, x: Any, backend: str = "auto") -> Any:
     arr = as_batch(x)
     if isinstance(model.net, Graph):
         y = model.net(arr)
-    elif (backend in ("auto", "onnx") and getattr(model.net, "kind", None) != "torchscript"
-          and min(arr.shape[-2:]) >= _graph_of(model).min_side):  # fmt: skip
-        y = _graph_of(model)(arr)
+    elif backend in ("auto", "onnx") and getattr(model.net, "kind", None) != "torchscript":
+        y = _graph_of(model)(arr)  # a padded-input graph: exact at every size
     else:
         from .backends import runner
 
-        # below the graph's minimum side the network's own padding (repeated reflection) is the reference
         y = runner(model, "eager" if backend in ("auto", "onnx") else backend)(arr)
     return like_input(_finite(y, model), x)
 
@@ -194,15 +192,17 @@ def run_style_tiled(model: Model, x: Any, tile: int, overlap: int = OVERLAP, bac
     arr = as_batch(x)
     align = model.config.down_factor
     overlap = min(overlap, tile // 4)  # small tiles (tests, tiny machines): a quarter of the tile
-    net = model.net if isinstance(model.net, Graph) or backend not in ("auto", "onnx") else _graph_of(model)
     if model.config.norm != "instance":
         y = run_tiled(lambda t: run_network(model, t, backend), arr, tile, overlap, align)
         return like_input(y, x)
+    net = model.net
     if getattr(net, "kind", None) == "torchscript" or (isinstance(net, Graph) and not net.has_tiles):
         raise ImageError(
             f"{arr.shape[-1]}x{arr.shape[-2]} needs tiling, which an exported instance-norm graph cannot do "
             "without seams; use the .safetensors model or a smaller --max-size"
         )
+    if not isinstance(net, Graph) and backend in ("auto", "onnx"):
+        net = _graph_of(model)  # a loaded PyTorch network on the light path: its graphs, exported once
     outputs = []
     for image in np.split(arr, len(arr)):
         small = shrink_array(image, STATS_SIZE)

@@ -336,7 +336,7 @@ def _graphs_for(path: Path) -> dict[str, bytes]:
     except ImportError:
         raise ModelFileError(
             f"{path} holds no inference graph (saved by an older percepta); run it once where percepta[train] "
-            "is installed, or re-save it there with `percepta models install`"
+            "is installed (that exports its graphs into the graph cache), or re-save it there"
         ) from None
     from .export import inference_graphs
 

@@ -26,9 +26,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from .errors import PerceptaError
+from .image import resize_array
 
 Array = np.ndarray
 
@@ -81,8 +81,7 @@ class TemporalBlend:
                 change = np.abs(inputs[i] - self.previous[0]).mean(0)
                 keep = (self.weight * np.exp(-change / TEMPORAL_SCALE)).astype(np.float32)
                 if keep.shape != blended.shape[-2:]:  # super-resolution: the mask at the output's size (bilinear)
-                    size = (blended.shape[-1], blended.shape[-2])
-                    keep = np.asarray(Image.fromarray(keep).resize(size, Image.Resampling.BILINEAR))
+                    keep = resize_array(keep[None, None], *blended.shape[-2:])[0, 0]
                 blended[i] = keep * self.previous[1] + (1 - keep) * blended[i]
             self.previous = (inputs[i], blended[i])
         return blended

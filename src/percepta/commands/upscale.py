@@ -11,17 +11,17 @@ from . import options as o
 from .files import default_output, is_video_run, run_files, run_video
 
 
-def sr_model_and_scale(model: str | None, scale: int | None) -> str:
-    """The model ``upscale`` runs; an explicit ``--scale`` must be the model's own."""
+def sr_model_and_scale(model: str | None, scale: int | None) -> tuple[str, int]:
+    """The model ``upscale`` runs and its scale; an explicit ``--scale`` must be the model's own."""
     if model is None:
-        return default_sr_model(scale)
+        return default_sr_model(scale), scale or hp.SR_SCALES[0]
 
     config, _ = read_meta(resolve_model(model))
     if config.task != "sr":
         raise PerceptaError(f"{model} is a {config.task} model, not a super-resolution model")
     if scale is not None and config.scale != scale:
         raise PerceptaError(f"{model} upscales x{config.scale}, not x{scale}; drop --scale or pick a x{scale} model")
-    return model
+    return model, config.scale
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -51,15 +51,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> None:
     from ..upscaling import upscale, upscale_files
 
+    name, scale = sr_model_and_scale(args.model, args.scale)
     if args.output is None:
-        config, _ = read_meta(resolve_model(sr_model_and_scale(args.model, args.scale)))
-        args.output = default_output(args.inputs, f"x{config.scale}")
+        args.output = default_output(args.inputs, f"x{scale}")
     if is_video_run(args):
         from ..infer import load_for
 
-        model = load_for(sr_model_and_scale(args.model, args.scale), args.device, args.backend)
+        model = load_for(name, args.device, args.backend)
         run_video(args, lambda x: upscale(x, model, tile=args.tile, overlap=args.overlap,
                                            match_histogram=args.match_histogram, backend=args.backend))  # fmt: skip
         return
-    run_files(args, upscale_files, sr_model_and_scale(args.model, args.scale), tile=args.tile,
+    run_files(args, upscale_files, name, tile=args.tile,
                overlap=args.overlap, match_histogram=args.match_histogram, backend=args.backend)  # fmt: skip
