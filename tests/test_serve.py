@@ -1,5 +1,6 @@
 """``percepta serve``: the API through FastAPI's test client (real bundled models, real photos), the bounded
-pool, the limits (413 for bytes and pixels, 503 with Retry-After, 504), and the real server from the CLI."""
+pool, the limits (413 for bytes and pixels, 503 with Retry-After, 504), the webcam WebSocket (frames in,
+stylised frames out, one stream per worker), and the real server from the CLI."""
 
 from __future__ import annotations
 
@@ -112,11 +113,15 @@ def test_stylize_jpeg_with_options_and_the_size_limit(client: TestClient) -> Non
     assert r.status_code == 200, r.text
     assert r.headers["content-type"] == "image/jpeg" and r.content[:2] == b"\xff\xd8"
     assert Image.open(io.BytesIO(r.content)).size == (32, 32)
+    assert r.headers["x-resized-from"] == "128x128"  # the page says "resized from 128x128 to 32x32"
     # a max_size over the server's max_side is held to it
     r = client.post(
         "/api/stylize", files={"image": ("a.jpg", data, "image/jpeg")}, data={"model": "wave", "max_size": "999"}
     )
-    assert r.status_code == 200 and r.headers["x-image-size"] == "64x64"
+    assert r.status_code == 200 and r.headers["x-image-size"] == "64x64" and r.headers["x-resized-from"] == "128x128"
+    r = client.post("/api/stylize", files={"image": ("a.jpg", encoded(ladybird(40)), "image/jpeg")},
+                    data={"model": "wave"})  # fmt: skip
+    assert r.status_code == 200 and "x-resized-from" not in r.headers  # not resized: no header
 
 
 def test_stylize_keeps_alpha_in_png(client: TestClient) -> None:
@@ -142,8 +147,9 @@ def test_upscale(client: TestClient) -> None:
                     data={"scale": "8", "max_size": "12", "match_histogram": "true", "format": "jpeg"})  # fmt: skip
     assert r.status_code == 200, r.text
     assert r.headers["content-type"] == "image/jpeg" and Image.open(io.BytesIO(r.content)).size == (96, 96)
+    assert r.headers["x-resized-from"] == "16x16"  # shrunk to 12 px before x8
     r = client.post("/api/upscale", files={"image": ("s.png", data, "image/png")}, data={"model": "sr_x4_pixel"})
-    assert r.status_code == 200 and r.headers["x-image-size"] == "64x64"
+    assert r.status_code == 200 and r.headers["x-image-size"] == "64x64" and "x-resized-from" not in r.headers
 
     def refused(status: int, **fields: str) -> str:
         r = client.post("/api/upscale", files={"image": ("s.png", data, "image/png")}, data=fields)
@@ -231,6 +237,96 @@ def test_too_many_pixels_is_413_from_the_header(client: TestClient) -> None:
         r = client.post("/api/stylize", files={"image": ("b.png", _png_claiming(width, height), "image/png")},
                         data={"model": "wave"})  # fmt: skip
         assert r.status_code == 413 and ("too large" in error_of(r) or "over the limit" in error_of(r))
+
+
+def _frame_reply(ws) -> bytes | dict:  # a starlette WebSocketTestSession
+    """The answer to one frame: the stylised JPEG's bytes, or the JSON message of a frame not stylised
+    (``side`` messages, which the server may send between frames, are skipped)."""
+    while True:
+        message = ws.receive()
+        if message.get("bytes") is not None:
+            return message["bytes"]
+        reply = json.loads(message["text"])
+        if reply.get("frame"):
+            return reply
+        assert reply["type"] == "side", reply
+
+
+def test_webcam_stream_stylises_frames_at_the_size_the_server_chooses(client: TestClient) -> None:
+    from percepta.image import encode_image
+    from percepta.serve.webcam import FRAME_QUALITY, WEBCAM_SIDE
+
+    photo = load_rgb(PHOTOS / "mate_Garden.jpg")
+    with client.websocket_connect("/ws/webcam?model=wave-fast") as ws:
+        ready = ws.receive_json()
+        assert ready["type"] == "ready" and ready["model"] == "wave-fast" and ready["side"] == WEBCAM_SIDE == 320
+        for size, expected in [((640, 480), (320, 240)), ((64, 48), (64, 48)), ((48, 64), (48, 64))]:
+            frame = photo.resize(size)
+            ws.send_bytes(encoded(frame))
+            reply = _frame_reply(ws)
+            assert isinstance(reply, bytes) and reply[:2] == b"\xff\xd8", reply  # a JPEG
+            assert Image.open(io.BytesIO(reply)).size == expected  # shrunk to the side, never enlarged
+        small = photo.resize((64, 48))
+        expected = stylize(decode_image(encoded(small)).rgb, load_model("wave-fast"))
+        ws.send_bytes(encoded(small))
+        assert _frame_reply(ws) == encode_image(expected, None, "JPEG", FRAME_QUALITY)  # the model's, as JPEG
+        # a bad frame is answered and the stream goes on
+        ws.send_bytes(b"not a frame")
+        reply = _frame_reply(ws)
+        assert reply["type"] == "error" and "not a recognised image file" in reply["error"]
+        # options change mid-stream; a bad one is refused in one line and the old ones stay
+        ws.send_text(json.dumps({"model": "udnie", "strength": 0.5, "side": 32}))
+        changed = ws.receive_json()
+        assert (changed["type"], changed["model"], changed["strength"], changed["side"]) == ("ready", "udnie", 0.5, 32)
+        for bad, message in [({"model": "nope"}, "no model named 'nope'"), ({"strength": 2}, "strength: must be"),
+                             ({"model": "sr_x4_feat"}, "not a style model"), ({"colour": 1}, "unknown option"),
+                             ("[1]", "bad options message")]:  # fmt: skip
+            ws.send_text(bad if isinstance(bad, str) else json.dumps(bad))
+            reply = ws.receive_json()
+            assert reply["type"] == "error" and message in reply["error"] and "frame" not in reply, reply
+        ws.send_bytes(encoded(photo.resize((64, 48))))
+        assert Image.open(io.BytesIO(_frame_reply(ws))).size == (32, 24)
+
+
+def test_webcam_streams_are_bounded_by_the_workers(client: TestClient) -> None:
+    from starlette.websockets import WebSocketDisconnect
+
+    from percepta.serve.webcam import POLICY_VIOLATION
+
+    with client.websocket_connect("/ws/webcam?model=wave-fast") as first:
+        assert first.receive_json()["type"] == "ready"
+        with client.websocket_connect("/ws/webcam?model=wave-fast") as second:  # LIMITS has one worker
+            refusal = second.receive_json()
+            assert refusal["type"] == "error" and "1 webcam stream at once" in refusal["error"], refusal
+            assert "in use" in refusal["error"]
+            with pytest.raises(WebSocketDisconnect) as closed:
+                second.receive_json()
+            assert closed.value.code == POLICY_VIOLATION == 1008
+        first.send_bytes(encoded(ladybird(32)))  # the first stream is unaffected
+        assert isinstance(_frame_reply(first), bytes)
+    with client.websocket_connect("/ws/webcam?model=wave-fast") as again:  # its slot is free again
+        assert again.receive_json()["type"] == "ready"
+    for query, message in [("model=nope", "no model named"), ("model=wave&strength=x", "strength: not a number"),
+                           ("model=wave&side=5000", "side: must be between")]:  # fmt: skip
+        with client.websocket_connect(f"/ws/webcam?{query}") as ws:
+            reply = ws.receive_json()
+            assert reply["type"] == "error" and message in reply["error"], reply
+            with pytest.raises(WebSocketDisconnect):
+                ws.receive_json()
+
+
+def test_webcam_side_follows_the_frame_time() -> None:
+    from percepta.serve.webcam import MIN_SIDE, SideControl
+
+    control = SideControl(320, budget=0.05)
+    changes = [control.update(0.2) for _ in range(5)]
+    assert changes == [False] * 4 + [True] and control.side == 256  # too slow: a fifth smaller
+    for _ in range(40):
+        control.update(0.2)
+    assert control.side == MIN_SIDE  # never below the floor
+    for _ in range(60):
+        control.update(0.001)
+    assert control.side == 320  # quick again: back up to the cap, never above it
 
 
 def _wait_idle(pool: InferencePool) -> None:

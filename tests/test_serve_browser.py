@@ -1,4 +1,6 @@
-"""The ``percepta serve`` page in a real browser: Debian's chromium, headless, driven by Playwright.
+"""The ``percepta serve`` page in a real browser: Debian's chromium, headless, driven by Playwright: the image
+mode (upload, paste, re-run on an option change, the before/after slider, 1:1 zoom, errors, the phone layout)
+and the webcam mode on chromium's fake camera.
 
 Skips, saying why, where ``/usr/bin/chromium`` (``apt-get install chromium``), Playwright or the serve extra
 is missing. Playwright's own browser downloads are never used: it drives the system's chromium.
@@ -25,6 +27,8 @@ CHROMIUM_ARGS = [
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
+    "--use-fake-device-for-media-stream",  # a synthetic camera (a moving test pattern) for the webcam mode
+    "--use-fake-ui-for-media-stream",  # and the camera permission granted without asking
 ]
 
 if not CHROMIUM.is_file():
@@ -51,6 +55,7 @@ def page(server_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
                 headless=True,
                 args=CHROMIUM_ARGS,
                 viewport={"width": 1280, "height": 800},
+                permissions=["camera"],
             )
         except sync_api.Error as exc:
             pytest.skip(f"browser test skipped: {CHROMIUM} does not start here ({str(exc).splitlines()[0]})")
@@ -68,7 +73,9 @@ def _wait_for_result(page) -> dict:  # a playwright Page
         """() => {
             const [img, link] = [document.getElementById("result"), document.getElementById("download")];
             return {w: img.naturalWidth, h: img.naturalHeight, status: document.getElementById("status").textContent,
-                    href: link.href, name: link.download, hidden: link.hidden};
+                    href: link.href, name: link.download, hidden: link.hidden,
+                    note: document.getElementById("result-note").textContent,
+                    progress: !document.getElementById("progress").hidden};
         }"""
     )
 
@@ -93,31 +100,155 @@ def test_upload_pick_a_style_and_see_the_result(page) -> None:
     )
     page.set_input_files("#file", str(PHOTOS / "mate_Garden.jpg"))
     page.wait_for_function("() => document.getElementById('original').naturalWidth > 0")
+    original = page.evaluate("() => [document.getElementById('original').naturalWidth, "
+                             "document.getElementById('original').naturalHeight]")  # fmt: skip
     page.click("label.style:has(input[value=wave])")
     page.fill("#max-size", "128")
     page.click("#go")
+    page.wait_for_selector("#progress:not([hidden])", timeout=10_000)  # the spinner, in the result pane
+    assert "Stylizing" in page.inner_text("#result-frame")
     shown = _wait_for_result(page)
-    assert max(shown["w"], shown["h"]) == 128
+    assert max(shown["w"], shown["h"]) == 128 and not shown["progress"]
     assert "ms on the server" in shown["status"]
     assert shown["href"].startswith("blob:") and shown["name"] == "mate_Garden_wave.png" and not shown["hidden"]
     assert page.inner_text("#result-info") == f"{shown['w']}×{shown['h']}"
+    # the server said it shrank the photo, and the page says so
+    assert (
+        shown["note"] == f"resized from {original[0]}×{original[1]} to {shown['w']}×{shown['h']} (maximum size 128 px)"
+    )
+    # before/after: the original shows left of the line; the slider moves it
+    assert page.is_visible("#before") and page.is_visible("#compare-pos")
+    page.fill("#compare-pos", "20")
+    assert page.evaluate("() => document.getElementById('compare').style.getPropertyValue('--pos')") == "20%"
+
+    # after a first result, another style (or the Fast switch) runs again by itself
+    page.click("label.style:has(input[value=udnie])")
+    page.wait_for_function("() => document.getElementById('download').download === 'mate_Garden_udnie.png'",
+                           timeout=60_000)  # fmt: skip
+    page.check("#fast")
+    page.wait_for_function("() => document.getElementById('download').download === 'mate_Garden_udnie-fast.png'",
+                           timeout=60_000)  # fmt: skip
+    _wait_for_result(page)
+    page.uncheck("#fast")
+    page.wait_for_function("() => document.getElementById('download').download === 'mate_Garden_udnie.png'",
+                           timeout=60_000)  # fmt: skip
+    _wait_for_result(page)
     assert not page.errors
 
 
-def test_super_resolution_and_a_bad_file(page, tmp_path: Path) -> None:
+def test_paste_an_image(page) -> None:
+    """An image pasted on the page (the clipboard's paste event) is the input, and runs at once after a result."""
+    page.evaluate(
+        """async () => {
+            const canvas = Object.assign(document.createElement("canvas"), {width: 96, height: 64});
+            const ctx = canvas.getContext("2d");
+            ctx.fillStyle = "#3a7"; ctx.fillRect(0, 0, 96, 64); ctx.fillStyle = "#e52"; ctx.fillRect(20, 10, 40, 30);
+            const blob = await new Promise((resolve) => canvas.toBlob(resolve, "image/png"));
+            const data = new DataTransfer();
+            data.items.add(new File([blob], "image.png", {type: "image/png"}));
+            document.dispatchEvent(new ClipboardEvent("paste", {clipboardData: data, bubbles: true}));
+        }"""
+    )
+    page.wait_for_function("() => document.getElementById('download').download === 'pasted_udnie.png'",
+                           timeout=60_000)  # fmt: skip
+    shown = _wait_for_result(page)
+    assert (shown["w"], shown["h"]) == (96, 64) and shown["note"] == ""  # under the maximum size: not resized
+    assert page.inner_text("#original-info") == "96×64"
+    assert not page.errors
+
+
+def test_super_resolution_at_one_to_one_and_a_bad_file(page, tmp_path: Path) -> None:
     page.check("input[name=task][value=sr]")
     page.check('input[name=scale][value="8"]')
     assert page.input_value("#sr-model") == "sr_x8_feat"
     page.set_input_files("#file", str(PHOTOS / "opencv_orange.jpg"))
     page.fill("#max-size", "24")
     page.click("#go")
+    page.wait_for_function("() => document.getElementById('download').download === 'opencv_orange_x8.png'",
+                           timeout=60_000)  # fmt: skip
     shown = _wait_for_result(page)
-    assert max(shown["w"], shown["h"]) == 24 * 8 and shown["name"] == "opencv_orange_x8.png"
+    assert max(shown["w"], shown["h"]) == 24 * 8
+    assert shown["note"].startswith("input resized from ") and shown["note"].endswith("(maximum size), then ×8")
+    # shown at 1:1 pixels; a click on the picture fits it to the pane and back
+    shown_width = "() => document.getElementById('result').getBoundingClientRect().width"
+    assert page.evaluate(shown_width) == shown["w"]
+    assert page.evaluate("() => document.getElementById('result-frame').classList.contains('actual')")
+    assert page.inner_text("#zoom") == "Fit"
+    page.click("#result")
+    assert not page.evaluate("() => document.getElementById('result-frame').classList.contains('actual')")
+    page.click("#zoom")
+    assert page.inner_text("#zoom") == "Fit"
 
     bad = tmp_path / "not_really.jpg"
     bad.write_bytes(b"this is not an image")
     page.set_input_files("#file", str(bad))
     page.click("#go")
     page.wait_for_selector("#status.error")
-    assert page.inner_text("#status").startswith("400: not_really.jpg: not a recognised image file")
+    # the server's one-line message, without the HTTP status in front
+    assert page.inner_text("#status").startswith("not_really.jpg: not a recognised image file")
+    assert page.inner_text("#result-note").startswith("not_really.jpg: not a recognised image file")
+    assert not page.errors
+
+
+def test_phone_layout_shows_the_result(page) -> None:
+    """At 390x844 the result pane comes into view by itself when the result arrives (it sits under the form)."""
+    page.set_viewport_size({"width": 390, "height": 844})
+    try:
+        page.check("input[name=task][value=style]")
+        page.evaluate("window.scrollTo(0, 0)")
+        page.set_input_files("#file", str(PHOTOS / "mate_Garden.jpg"))
+        page.fill("#max-size", "128")
+        page.click("#go")
+        _wait_for_result(page)
+        page.wait_for_function(  # smooth scrolling: the pane's top reaches the screen
+            """() => { const r = document.getElementById('result').getBoundingClientRect();
+                       return r.top >= 0 && r.bottom <= window.innerHeight; }""",
+            timeout=10_000,
+        )
+        width = page.evaluate("() => document.documentElement.scrollWidth")
+        assert width <= 390, f"the page is {width} px wide on a 390 px phone"
+    finally:
+        page.set_viewport_size({"width": 1280, "height": 800})
+    assert not page.errors
+
+
+def test_webcam_frames_arrive(page, server_url: str) -> None:
+    """Chromium's fake camera streams through /ws/webcam: stylised frames are drawn and counted on the page; a
+    second stream on this one-worker server gets the server's message."""
+    from importlib.util import find_spec
+
+    if find_spec("websockets") is None and find_spec("wsproto") is None:
+        pytest.skip("webcam test skipped: uvicorn has no websocket library (pip install websockets)")
+    page.check("input[name=task][value=webcam]")
+    page.check("#fast")  # the slim networks keep real time (the mode ticks it unless the switch was touched)
+    page.click("label.style:has(input[value=wave])")
+    page.click("#go")
+    page.wait_for_function("() => Number(document.getElementById('webcam-out').dataset.frames || 0) >= 5",
+                           timeout=30_000)  # fmt: skip
+    out = page.evaluate(
+        "() => { const c = document.getElementById('webcam-out');"
+        " return {w: c.width, h: c.height, fps: Number(c.dataset.fps), visible: !c.hidden}; }"
+    )
+    assert out["visible"] and max(out["w"], out["h"]) <= 320 and out["fps"] > 0, out
+    assert "frames/s" in page.inner_text("#result-info")
+    assert page.inner_text("#go") == "Stop webcam"
+
+    other = page.context.new_page()
+    try:
+        other.goto(server_url)
+        other.wait_for_selector("label.style input[value=wave]", state="attached")
+        other.check("input[name=task][value=webcam]")
+        other.click("#go")
+        other.wait_for_selector("#status.error", timeout=20_000)
+        assert "webcam stream" in other.inner_text("#status") and "in use" in other.inner_text("#status")
+        assert other.inner_text("#go") == "Start webcam"
+    finally:
+        other.close()
+
+    page.click("#go")  # stop
+    page.wait_for_function("() => document.getElementById('go').textContent === 'Start webcam'")
+    assert "Webcam stopped" in page.inner_text("#status")
+    page.check("input[name=task][value=style]")  # back to the image mode: its result (if any) is there again
+    assert not page.is_visible("#webcam-out") and not page.is_visible("#camera")
+    assert page.is_visible("#result") == bool(page.get_attribute("#result", "src"))
     assert not page.errors

@@ -5,9 +5,11 @@ Routes:
 
 - ``GET /``: the page (``static/index.html``, ``app.js``, ``style.css``; no build step, nothing from a CDN);
 - ``POST /api/stylize`` and ``POST /api/upscale``: multipart uploads in, PNG or JPEG bytes out, with the
-  processing time in ``X-Processing-Ms`` (decoding, the network and encoding) and ``Server-Timing``;
+  processing time in ``X-Processing-Ms`` (decoding, the network and encoding) and ``Server-Timing``, and
+  ``X-Resized-From`` when ``max_size`` (or the server's ``max_side``) shrank the image;
 - ``GET /api/models`` (the models found by name, with thumbnails of the paintings, and the server's limits),
   ``GET /api/models/{name}/thumbnail``, ``GET /healthz``;
+- ``WS /ws/webcam``: the live webcam stream (:mod:`percepta.serve.webcam`), at most ``workers`` at once;
 - ``GET /openapi.json`` and ``GET /docs``: the API's OpenAPI description, and a page rendering it (served
   by the package, unlike FastAPI's default docs pages, which load their scripts from a CDN).
 
@@ -41,6 +43,8 @@ from .middleware import BodyLimit, ShedWhenFull
 from .models import ModelCache
 from .pool import InferencePool
 from .routes import router
+from .webcam import Streams
+from .webcam import router as webcam_router
 
 __all__ = ["ServeConfig", "create_app", "serve"]
 
@@ -85,6 +89,7 @@ def create_app(config: ServeConfig | None = None) -> FastAPI:
 
     app.openapi = openapi  # type: ignore[method-assign]
     app.state.config, app.state.models, app.state.pool = config, models, pool
+    app.state.streams = Streams(config.workers)  # webcam streams: one per worker at most
     app.add_middleware(ShedWhenFull, pool=pool, paths=("/api/stylize", "/api/upscale"))
     app.add_middleware(BodyLimit, max_bytes=config.max_upload_bytes)  # added last: the outermost, checked first
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
@@ -106,6 +111,7 @@ def create_app(config: ServeConfig | None = None) -> FastAPI:
         return error_response(exc.status_code, str(exc.detail), getattr(exc, "headers", None))
 
     app.include_router(router)
+    app.include_router(webcam_router)
     return app
 
 
@@ -117,9 +123,13 @@ def serve(config: ServeConfig, host: str = "127.0.0.1", port: int = 8000, max_co
     ``max_connections`` bounds open connections (uvicorn answers 503 beyond it).
     """
     import sys
+    from importlib.util import find_spec
 
     import uvicorn
 
+    if find_spec("websockets") is None and find_spec("wsproto") is None:
+        print("percepta serve: no websocket library (pip install websockets): the page's webcam will not work",
+              file=sys.stderr)  # fmt: skip
     os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // config.workers)))
     if host not in ("127.0.0.1", "localhost", "::1"):
         print(

@@ -98,7 +98,7 @@ async def api_upscale(
     def transform(rgb: Image.Image) -> Image.Image:
         return upscale(resize_long_side(rgb, max_size), net, match_histogram=match_histogram)
 
-    return await process(request.app.state, image, transform, format, check)
+    return await process(request.app.state, image, transform, format, check, factor)
 
 
 @router.get("/api/models", tags=["service"])

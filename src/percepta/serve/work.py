@@ -35,11 +35,13 @@ def safe_stem(name: str) -> str:
 
 @dataclass
 class Result:
-    """What a worker hands back: the encoded image, its size, and the seconds each stage took."""
+    """What a worker hands back: the encoded image, its size and the decoded upload's (EXIF orientation applied),
+    and the seconds each stage took."""
 
     data: bytes
     media_type: str
     size: tuple[int, int]
+    source: tuple[int, int]
     decode: float
     infer: float
     encode: float
@@ -56,11 +58,17 @@ def work(data: bytes, name: str, max_pixels: int, fmt: str, transform: Any) -> R
     t2 = time.perf_counter()
     encoded = encode_image(out, loaded.alpha, fmt)
     t3 = time.perf_counter()
-    return Result(encoded, f"image/{fmt}", out.size, t1 - t0, t2 - t1, t3 - t2)
+    return Result(encoded, f"image/{fmt}", out.size, loaded.rgb.size, t1 - t0, t2 - t1, t3 - t2)
 
 
-async def process(state: Any, upload: UploadFile, transform: Any, fmt: str, check: Any = None) -> Response:
-    """Read ``upload``, check its header (and ``check(width, height)``), run the work on ``state``'s pool."""
+async def process(
+    state: Any, upload: UploadFile, transform: Any, fmt: str, check: Any = None, factor: int = 1
+) -> Response:
+    """Read ``upload``, check its header (and ``check(width, height)``), run the work on ``state``'s pool.
+
+    ``factor``: how many times larger than its input ``transform``'s result is; a result of another size was
+    shrunk on the way (``max_size``, the server's ``max_side``), and the answer says so in ``X-Resized-From``
+    (the upload's width x height)."""
     config, pool = state.config, state.pool
     start = time.monotonic()
     deadline = start + config.timeout
@@ -105,4 +113,6 @@ async def process(state: Any, upload: UploadFile, transform: Any, fmt: str, chec
         "Content-Disposition": f'inline; filename="{safe_stem(name)}_percepta.{suffix}"',
         "Cache-Control": "no-store",
     }
+    if result.size != (result.source[0] * factor, result.source[1] * factor):
+        headers["X-Resized-From"] = f"{result.source[0]}x{result.source[1]}"
     return Response(result.data, media_type=result.media_type, headers=headers)
