@@ -12,7 +12,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("serve", help="a web page and HTTP API for stylize and upscale (needs percepta[serve])")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default %(default)s: this machine only)")
     p.add_argument("--port", type=int, default=8000, help="TCP port (default %(default)s)")
-    p.add_argument("--workers", type=o.positive_int, default=1, help="images processed at once (default 1)")
+    p.add_argument("--workers", type=o.positive_int, default=1, help="images (and webcam streams) at once (default 1)")
     p.add_argument("--queue", type=o.non_negative_int, default=8, help="requests that may wait; more: 503 (default 8)")
     p.add_argument("--timeout", type=o.duration, default=120.0, help="answer within this or 504 (default 120s)")
     p.add_argument("--max-upload-mb", type=o.rate, default=20.0, help="largest upload in MiB; more: 413 (default 20)")
