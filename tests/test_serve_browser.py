@@ -82,9 +82,12 @@ def _wait_for_result(page) -> dict:  # a playwright Page
 
 def test_upload_pick_a_style_and_see_the_result(page) -> None:
     page.wait_for_selector("label.style input[value=wave]", state="attached")
+    page.wait_for_function(  # the paintings' thumbnails have loaded (each its own request, after the list)
+        "() => [...document.querySelectorAll('label.style img')].every(i => i.complete)", timeout=30_000
+    )
     before = page.evaluate(  # before any upload: no broken image icon, no Download button that looks live
         """() => ({broken: [...document.querySelectorAll("img")].filter(
-                      i => i.offsetParent !== null && i.naturalWidth === 0).length,
+                      i => i.offsetParent !== null && i.complete && i.naturalWidth === 0).length,
                    download: document.getElementById("download").offsetParent !== null})"""
     )
     assert before == {"broken": 0, "download": False}, before
@@ -104,11 +107,16 @@ def test_upload_pick_a_style_and_see_the_result(page) -> None:
                              "document.getElementById('original').naturalHeight]")  # fmt: skip
     page.click("label.style:has(input[value=wave])")
     page.fill("#max-size", "128")
+    page.evaluate(  # note whether the spinner shows while the server works (it goes when the result comes)
+        """() => { const p = document.getElementById('progress'); window.sawProgress = false;
+                   const seen = () => { window.sawProgress ||= !p.hidden && p.textContent.includes('Stylizing'); };
+                   new MutationObserver(seen).observe(p, {attributes: true, childList: true, subtree: true}); }"""
+    )
     page.click("#go")
-    page.wait_for_selector("#progress:not([hidden])", timeout=10_000)  # the spinner, in the result pane
-    assert "Stylizing" in page.inner_text("#result-frame")
     shown = _wait_for_result(page)
     assert max(shown["w"], shown["h"]) == 128 and not shown["progress"]
+    assert page.evaluate("() => window.sawProgress")  # the spinner showed, in the result pane itself:
+    assert page.evaluate("() => document.querySelector('#result-frame #progress .spinner') !== null")
     assert "ms on the server" in shown["status"]
     assert shown["href"].startswith("blob:") and shown["name"] == "mate_Garden_wave.png" and not shown["hidden"]
     assert page.inner_text("#result-info") == f"{shown['w']}×{shown['h']}"

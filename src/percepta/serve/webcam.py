@@ -6,8 +6,9 @@ The conversation, all of it on one socket:
 
 - the client opens ``/ws/webcam?model=wave-fast`` (optional ``strength``, ``preserve_color``, ``style_scale``,
   and ``side``: a longest side under the server's :data:`WEBCAM_SIDE`);
-- the server answers ``{"type": "ready", "model": ..., "side": 320, ...}``, or, when every stream is taken or an
-  option is bad, ``{"type": "error", "error": "one line"}`` and closes with code 1008 (policy violation);
+- the server answers ``{"type": "ready", "model": ..., "side": 320, ...}``, or, when every stream is still taken
+  a second later or an option is bad, ``{"type": "error", "error": "one line"}`` and closes with code 1008
+  (policy violation);
 - the client sends frames as binary messages (JPEG, PNG or WebP); each gets exactly one answer: the stylised
   frame as a binary JPEG, or ``{"type": "error" | "busy", "error": ..., "frame": true}`` (a bad frame, or a
   pool full of HTTP work: that frame is dropped, the stream goes on), so that a client can keep a fixed
@@ -59,9 +60,14 @@ class Streams:
     def __init__(self, limit: int) -> None:
         self.limit, self.open = limit, 0
 
-    def claim(self) -> bool:
-        if self.open >= self.limit:
-            return False
+    async def claim(self, grace: float = 1.0) -> bool:
+        """Take a slot, waiting up to ``grace`` seconds for one (a stream that just ended may still be finishing
+        its last frame: the page's Stop then Start must not be refused); False if none came free."""
+        deadline = time.monotonic() + grace
+        while self.open >= self.limit:
+            if time.monotonic() >= deadline:
+                return False
+            await asyncio.sleep(0.05)
         self.open += 1
         return True
 
@@ -180,7 +186,7 @@ async def webcam(ws: WebSocket) -> None:
     state = ws.app.state
     streams: Streams = state.streams
     await ws.accept()
-    if not streams.claim():
+    if not await streams.claim():
         n = streams.limit
         await refuse(ws, f"this server takes {n} webcam stream{'s' if n != 1 else ''} at once (its --workers) "
                          "and all are in use; try again later")  # fmt: skip

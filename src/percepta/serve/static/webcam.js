@@ -29,6 +29,7 @@ const webcam = (() => {
     for (const id of ["compare", "compare-row", "zoom", "download"]) $(id).hidden = on || !hasResult;
     $("result-empty").hidden = on ? cam.frames > 0 : hasResult;
     $("result-empty").textContent = on ? "Start the webcam: the stylised stream appears here." : "The result appears here.";
+    $("original-empty").textContent = on ? "The camera appears here." : "Your image appears here.";
     if (on) {
       $("result-info").textContent = "";
       $("result-note").textContent = "";
