@@ -141,5 +141,10 @@ def test_server_stylises_in_the_light_install(tmp_path) -> None:
     with TestClient(create_app(ServeConfig(workers=1))) as client:
         reply = client.post("/api/stylize", files={"image": ("p.png", buffer.getvalue(), "image/png")},
                             data={"model": "wave-fast"})  # fmt: skip
+        with client.websocket_connect("/ws/webcam?model=wave-fast") as ws:  # the page's webcam, no torch either
+            assert ws.receive_json()["type"] == "ready"
+            ws.send_bytes(buffer.getvalue())
+            frame = ws.receive_bytes()
     assert reply.status_code == 200, reply.text
     assert Image.open(io.BytesIO(reply.content)).size == (80, 60)
+    assert Image.open(io.BytesIO(frame)).size == (80, 60) and frame[:2] == b"\xff\xd8"

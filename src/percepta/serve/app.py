@@ -68,7 +68,8 @@ def create_app(config: ServeConfig | None = None) -> FastAPI:
         summary="Fast neural style transfer and x4/x8 super-resolution (Johnson et al., ECCV 2016)",
         description="Upload an image as multipart form data; get PNG or JPEG bytes back. Errors are JSON "
         '`{"error": "..."}`: 400 bad upload or option, 404 unknown model, 413 too many bytes or pixels, '
-        "503 busy (see Retry-After), 504 timed out.",
+        "503 busy (see Retry-After), 504 timed out. The page's live webcam is a WebSocket, `/ws/webcam?model=NAME` "
+        "(JPEG frames in and out; at most one stream per worker).",
         docs_url=None,
         redoc_url=None,
         lifespan=lifespan,
