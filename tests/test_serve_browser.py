@@ -141,6 +141,19 @@ def test_upload_pick_a_style_and_see_the_result(page) -> None:
     page.wait_for_function("() => document.getElementById('download').download === 'mate_Garden_udnie.png'",
                            timeout=60_000)  # fmt: skip
     _wait_for_result(page)
+    wait_new = (
+        "src => { const r = document.getElementById('result'); return r.src !== src && r.dataset.ready === 'true'; }"
+    )
+    for slider, value in [("#strength", "0.5"), ("#style-scale", "2")]:  # the sliders too, once let go
+        shown_src = page.get_attribute("#result", "src")
+        page.fill(slider, value)
+        page.wait_for_function(wait_new, arg=shown_src, timeout=60_000)
+    count = "() => performance.getEntriesByType('resource').filter(e => e.name.endsWith('/api/stylize')).length"
+    runs = page.evaluate(count)
+    page.check("#preserve")  # ticked and unticked at once: the settings of the result shown, no new request
+    page.uncheck("#preserve")
+    page.wait_for_timeout(600)
+    assert page.evaluate(count) == runs
     assert not page.errors
 
 

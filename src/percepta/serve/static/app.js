@@ -9,7 +9,8 @@ const $ = (id) => document.getElementById(id);
 const state = {
   file: null, originalUrl: null, resultUrl: null, limits: {}, busy: false,
   auto: false, // true once a result was shown: an option change runs it again
-  pending: false, timer: 0, fastTouched: false,
+  pending: false, timer: 0, fastTouched: false, fastForWebcam: false,
+  fileNumber: 0, lastRun: "", // which file and settings the shown result is for: an unchanged request is not re-run
 };
 
 function setStatus(text, isError = false) {
@@ -56,9 +57,14 @@ function showTask() {
     $("max-size-note").textContent = `(at most ${limits.max_side})`;
   }
   if (mode === "webcam") {
-    if (!state.fastTouched) $("fast").checked = true; // the slim networks are the ones that keep real time
+    if (!state.fastTouched && !$("fast").checked) { // the slim networks are the ones that keep real time
+      $("fast").checked = true;
+      state.fastForWebcam = true; // unticked again when the image modes come back, unless touched meanwhile
+    }
   } else {
     webcam.stop();
+    if (state.fastForWebcam && !state.fastTouched) $("fast").checked = false;
+    state.fastForWebcam = false;
   }
   webcam.showView(mode === "webcam");
   updateButton();
@@ -127,6 +133,7 @@ function chooseFile(file) {
     return;
   }
   state.file = file;
+  state.fileNumber += 1;
   if (state.originalUrl) URL.revokeObjectURL(state.originalUrl);
   state.originalUrl = URL.createObjectURL(file);
   const original = $("original");
@@ -164,7 +171,7 @@ function schedule() {
   clearTimeout(state.timer);
   state.timer = setTimeout(() => {
     if (state.busy) state.pending = true;
-    else run();
+    else run(true);
   }, 250);
 }
 
@@ -226,9 +233,16 @@ function resizeNote(response, form, width, height) {
   return `resized from ${w}×${h} to ${width}×${height} (${why})`;
 }
 
-async function run() {
+/** What a request asks for, to tell whether an option change changed anything. */
+function signature(form) {
+  const fields = [...form.entries()].filter(([key]) => key !== "image").map(([k, v]) => `${k}=${v}`);
+  return [task(), state.fileNumber, ...fields].join("&");
+}
+
+async function run(again = false) {
   if (!state.file || state.busy || task() === "webcam") return;
   const form = requestForm();
+  if (again && signature(form) === state.lastRun) return; // the result shown is already this one
   const sr = task() === "sr";
   const url = sr ? "/api/upscale" : "/api/stylize";
   state.busy = true;
@@ -245,6 +259,7 @@ async function run() {
     const blob = await response.blob();
     await showResult(response, blob, form, started);
     state.auto = true;
+    state.lastRun = signature(form);
   } catch (err) {
     setStatus(err.message, true);
     $("result-note").textContent = err.message;
@@ -256,7 +271,7 @@ async function run() {
     updateButton();
     if (state.pending) {
       state.pending = false;
-      run();
+      run(true);
     }
   }
 }
