@@ -208,6 +208,7 @@ def test_super_resolution_at_one_to_one_and_a_bad_file(page, tmp_path: Path) -> 
     # the server's one-line message, without the HTTP status in front
     assert page.inner_text("#status").startswith("not_really.jpg: not a recognised image file")
     assert page.inner_text("#result-note").startswith("not_really.jpg: not a recognised image file")
+    assert not page.is_visible("#original") and "cannot show not_really.jpg" in page.inner_text("#original-figure")
     assert not page.errors
 
 

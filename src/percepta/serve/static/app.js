@@ -9,7 +9,7 @@ const $ = (id) => document.getElementById(id);
 const state = {
   file: null, originalUrl: null, resultUrl: null, limits: {}, busy: false,
   auto: false, // true once a result was shown: an option change runs it again
-  pending: false, timer: 0, fastTouched: false, fastForWebcam: false,
+  pending: false, timer: 0, fastTouched: false, fastForWebcam: false, originalBroken: false,
   fileNumber: 0, lastRun: "", // which file and settings the shown result is for: an unchanged request is not re-run
 };
 
@@ -137,8 +137,16 @@ function chooseFile(file) {
   if (state.originalUrl) URL.revokeObjectURL(state.originalUrl);
   state.originalUrl = URL.createObjectURL(file);
   const original = $("original");
+  $("original-info").textContent = "";
   original.onload = () => {
     $("original-info").textContent = `${original.naturalWidth}×${original.naturalHeight}`;
+  };
+  state.originalBroken = false;
+  original.onerror = () => { // the server has the last word on the file; no broken-image icon meanwhile
+    state.originalBroken = true;
+    original.hidden = true;
+    $("original-empty").textContent = `this browser cannot show ${file.name}`;
+    $("original-empty").hidden = false;
   };
   original.src = state.originalUrl;
   original.hidden = task() === "webcam";

@@ -22,14 +22,16 @@ const webcam = (() => {
   function showView(on) {
     const hasResult = !$("result").hidden;
     $("camera").hidden = !on || !cam.stream;
-    $("original").hidden = on || !state.file;
-    $("original-empty").hidden = on ? Boolean(cam.stream) : Boolean(state.file);
+    const original = $("original");
+    original.hidden = on || !state.file || state.originalBroken;
+    $("original-empty").hidden = on ? Boolean(cam.stream) : original.hidden === false;
     $("original-title").textContent = on ? "Camera" : "Original";
     $("webcam-out").hidden = !on || cam.frames === 0;
     for (const id of ["compare", "compare-row", "zoom", "download"]) $(id).hidden = on || !hasResult;
     $("result-empty").hidden = on ? cam.frames > 0 : hasResult;
     $("result-empty").textContent = on ? "Start the webcam: the stylised stream appears here." : "The result appears here.";
-    $("original-empty").textContent = on ? "The camera appears here." : "Your image appears here.";
+    const broken = state.file && state.originalBroken ? `this browser cannot show ${state.file.name}` : "";
+    $("original-empty").textContent = on ? "The camera appears here." : broken || "Your image appears here.";
     if (on) {
       $("result-info").textContent = "";
       $("result-note").textContent = "";
@@ -38,8 +40,7 @@ const webcam = (() => {
     } else {
       const result = $("result");
       $("result-info").textContent = hasResult ? `${result.naturalWidth}×${result.naturalHeight}` : "";
-      const original = $("original");
-      $("original-info").textContent = state.file ? `${original.naturalWidth}×${original.naturalHeight}` : "";
+      $("original-info").textContent = original.hidden ? "" : `${original.naturalWidth}×${original.naturalHeight}`;
     }
   }
 
