@@ -25,6 +25,7 @@ worker time each) and raises it back when they are well under it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections.abc import Mapping
@@ -34,7 +35,7 @@ from typing import Any
 from fastapi import APIRouter, WebSocket
 from starlette.websockets import WebSocketDisconnect
 
-from ..errors import ImageError, PerceptaError
+from ..errors import ImageError, PerceptaError, is_out_of_memory
 from .config import ApiError, log
 from .pool import PoolFull
 
@@ -188,8 +189,9 @@ async def webcam(ws: WebSocket) -> None:
     await ws.accept()
     if not await streams.claim():
         n = streams.limit
-        await refuse(ws, f"this server takes {n} webcam stream{'s' if n != 1 else ''} at once (its --workers) "
-                         "and all are in use; try again later")  # fmt: skip
+        with contextlib.suppress(WebSocketDisconnect):
+            await refuse(ws, f"this server takes {n} webcam stream{'s' if n != 1 else ''} at once (its --workers) "
+                             "and all are in use; try again later")  # fmt: skip
         return
     try:
         try:
@@ -199,7 +201,7 @@ async def webcam(ws: WebSocket) -> None:
             return
         await _stream(ws, state, options, streams)
     except WebSocketDisconnect:
-        pass
+        pass  # the client left
     finally:
         streams.release()
 
@@ -240,6 +242,11 @@ async def _stream(ws: WebSocket, state: Any, options: Options, streams: Streams)
             jpeg, seconds = await asyncio.wrap_future(future)
         except (ImageError, PerceptaError, ValueError) as exc:
             await _frame_error(ws, "error", str(exc))
+            continue
+        except (MemoryError, RuntimeError) as exc:
+            if not is_out_of_memory(exc):
+                raise
+            await _frame_error(ws, "busy", "out of memory; this frame was dropped")
             continue
         await ws.send_bytes(jpeg)
         if control.update(seconds):
