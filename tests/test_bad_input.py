@@ -31,7 +31,7 @@ from .conftest import CITY, PHOTOS, STYLES
 WAVE = str(STYLES / "wave.jpg")
 TINY_NET = NetConfig.style(norm="instance", upsample="resize", width=0.25, blocks=1)
 TRAIN_TINY = ["--size", "32", "--style-size", "64", "--norm", "instance", "--upsample", "resize", "--width", "0.25",
-              "--blocks", "1", "--val-every", "0", "--checkpoint-every", "2"]  # fmt: skip
+              "--blocks", "1", "--val-every", "0", "--checkpoint-every", "2", "--no-preview"]  # fmt: skip
 
 
 def one_line_error(capsys, code: int, expected_code: int = 1, *words: str) -> str:
@@ -313,11 +313,12 @@ def test_training_writes_only_where_asked(tmp_path, capsys, train_dir) -> None:
                                  str(tmp_path / "m.safetensors")]), 1, "would overwrite")  # fmt: skip
     assert style.read_bytes() == original
     # a finished run, then --resume with more iterations and a new -o: the new file, the old one untouched
-    assert main([*argv, "--iters", "2", "-o", str(tmp_path / "m.safetensors")]) == 0
+    assert main([*argv, "--iters", "2", "-o", str(tmp_path / "m.safetensors"), "--checkpoint",
+                 str(tmp_path / "m.ckpt")]) == 0  # fmt: skip
     first = (tmp_path / "m.safetensors").read_bytes()
     one_line_error(capsys, main([*argv, "--iters", "2", "-o", str(tmp_path / "m.safetensors")]), 1, "--overwrite")
     assert main([*argv, "--iters", "4", "-o", str(tmp_path / "more.safetensors"), "--resume",
-                 str(tmp_path / "m.ckpt")]) == 0  # fmt: skip
+                 str(tmp_path / "m.ckpt"), "--checkpoint", str(tmp_path / "more.ckpt")]) == 0  # fmt: skip
     assert (tmp_path / "m.safetensors").read_bytes() == first
     assert load_model(tmp_path / "more.safetensors").meta["iterations"] == 4
     assert load_checkpoint(tmp_path / "more.ckpt")["iteration"] == 4

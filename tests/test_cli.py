@@ -100,6 +100,9 @@ def test_optimize_writes_picture_and_reports_loss(tmp_path, capsys) -> None:
     assert re.search(r"loss [\d.e+]+ -> [\d.e+]+ \([\d.]+x lower\)", text) and "style" in text
     with Image.open(out) as img:
         assert max(img.size) == 48
+    before = out.read_bytes()  # an existing output is refused before the work, kept, and replaced when asked
+    assert main([*argv, "-o", str(out)]) == 1 and "--overwrite" in capsys.readouterr().err
+    assert out.read_bytes() == before and main([*argv, "-o", str(out), "--overwrite"]) == 0
 
 
 def test_optimize_reconstruct_mode(tmp_path, capsys) -> None:

@@ -43,8 +43,13 @@ def test_the_papers_defaults_live_in_one_place() -> None:
     assert (style.size, style.iters, style.batch_size, style.lr) == (hp.STYLE_CROP, hp.STYLE_ITERATIONS, 4, 1e-3)
     assert (sr.size, sr.iters, sr.loss.sr_loss) == (hp.SR_PATCH, hp.SR_ITERATIONS, "feat")
     assert style.loss == hp.LossWeights() and style.loss.style == hp.STYLE_WEIGHT
-    args = build_parser().parse_args(["train", "style", "--style", "s.jpg", "--data", "d", "-o", "m.safetensors"])
-    assert (args.style_weight, args.size, args.style_size) == (hp.STYLE_WEIGHT, hp.STYLE_CROP, hp.STYLE_IMAGE_SIZE)
+    from percepta.commands.train import train_options
+
+    args = build_parser().parse_args(["train", "style", "--style", "s.jpg", "--data", "d", "-o", "m.safetensors",
+                                      "--recipe", "paper"])  # fmt: skip
+    paper = train_options(args)  # the paper's recipe: exactly TrainOptions' defaults
+    assert (paper.loss, paper.net, paper.size, paper.style_size, paper.iters, paper.time_budget) == (
+        style.loss, style.net, style.size, style.style_size, style.iters, None)  # fmt: skip
     args = build_parser().parse_args(["train", "sr", "--data", "d", "-o", "m.safetensors"])
     assert args.size == hp.SR_PATCH and args.iters is None  # None: the task's paper default in TrainOptions
 

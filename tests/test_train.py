@@ -138,8 +138,11 @@ def _cli(photo_dir: Path, out: Path, iters: int, *extra: str) -> list[str]:
         str(iters),
         "--checkpoint-every",
         "2",
+        "--checkpoint",
+        str(out.with_suffix(".ckpt")),
         "--val-every",
         "0",
+        "--no-preview",
         *extra,
     ]
 

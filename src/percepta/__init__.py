@@ -11,7 +11,8 @@ ECCV 2016. Public API::
     report = percepta.evaluate_sr(["photo.jpg"], 4, ["sr_x4_pixel"])  # PSNR / SSIM / relu2_2 vs bicubic
     scores = percepta.evaluate_style(["out.jpg"], ["photo.jpg"], "painting.jpg")  # content loss, style ratio
     percepta.export_model(percepta.load_model("wave"), "onnx", "wave.onnx")  # dynamic H x W, runs in onnxruntime
-    percepta.train_style(TrainOptions("style", "photos/", "mine.safetensors", style="painting.jpg"))
+    percepta.train_style("painting.jpg")          # a model of your painting in ~10 CPU minutes (quick recipe)
+    percepta.train_style(TrainOptions("style", "photos/", "mine.safetensors", style="painting.jpg"))  # the paper's
 
 Each name is imported on first use (PEP 562), so ``import percepta`` and the command line's ``--help``
 do not pay for torch. ``stylize`` and ``upscale`` take PIL images, numpy arrays or torch tensors and return
@@ -35,7 +36,7 @@ _API = {
     "load_model": ("modelfile", "load_model"), "Model": ("modelfile", "Model"), "NetConfig": ("arch", "NetConfig"),
     "evaluate_sr": ("evaluate", "evaluate_sr"), "evaluate_style": ("evaluate", "evaluate_style"),
     "LossWeights": ("hyperparams", "LossWeights"),
-    "TrainOptions": ("train.options", "TrainOptions"), "train_style": ("train.loop", "train_style"),
+    "TrainOptions": ("train.options", "TrainOptions"), "train_style": ("train.painting", "train_style"),
     "train_sr": ("train.loop", "train_sr"), "export_model": ("export", "export_model"),
 }  # fmt: skip
 
@@ -55,8 +56,9 @@ if TYPE_CHECKING:
     from .modelfile import Model, load_model
     from .optimization import reconstruct
     from .optimization import stylize_by_optimization as optimize
-    from .train.loop import train_sr, train_style
+    from .train.loop import train_sr
     from .train.options import TrainOptions
+    from .train.painting import train_style
     from .upscaling import upscale
 
 

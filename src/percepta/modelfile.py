@@ -221,6 +221,34 @@ def user_models_dir() -> Path:
     return Path(user_data_dir("percepta")) / "models"
 
 
+def install_model(path: str | os.PathLike, name: str | None = None, overwrite: bool = False,
+                  check_only: bool = False) -> Path:  # fmt: skip
+    """Copy a model file into :func:`user_models_dir` as ``NAME.safetensors`` (default: the file's own name), so
+    that ``-m NAME`` finds it; returns the installed path. ``check_only``: only check that it can be (before a
+    training run that ends by installing)."""
+    import shutil
+
+    source = Path(path).expanduser()
+    name = name or source.name.removesuffix(SUFFIX)
+    if not name or os.sep in name or (os.altsep and os.altsep in name) or name.startswith("."):
+        raise ModelFileError(f"{name!r} is not a usable model name (no folders, not starting with a dot)")
+    target = user_models_dir() / f"{name}{SUFFIX}"
+    if target.exists() and not overwrite:
+        raise ModelFileError(f"a model named {name} is installed already ({target}); pass --overwrite to replace it")
+    bundled = BUNDLED_DIR / f"{name}{SUFFIX}"
+    if bundled.exists():
+        raise ModelFileError(f"{name} is the name of a bundled model; choose another name")
+    if check_only:
+        return target
+    if source.suffix != SUFFIX or not source.is_file():
+        raise ModelFileError(f"{source}: not a percepta model file (.safetensors)")
+    read_meta(source)  # a readable percepta model, or a one-line error
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_write(target) as fh, open(source, "rb") as src:
+        shutil.copyfileobj(src, fh)
+    return target
+
+
 def model_dirs() -> list[Path]:
     """Folders searched for models by name, in priority order."""
     dirs = [Path(os.environ["PERCEPTA_MODELS"]).expanduser()] if os.environ.get("PERCEPTA_MODELS") else []
@@ -348,13 +376,18 @@ def _graphs_for(path: Path) -> dict[str, bytes]:
     return graphs
 
 
-def graph_cache_dir() -> Path:
-    """Where graphs of files saved without them are cached: ``$PERCEPTA_CACHE/onnx`` or the user cache folder."""
+def cache_dir() -> Path:
+    """percepta's cache folder: ``$PERCEPTA_CACHE`` or the user cache folder (graphs, training leftovers)."""
     if os.environ.get("PERCEPTA_CACHE"):
-        return Path(os.environ["PERCEPTA_CACHE"]).expanduser() / "onnx"
+        return Path(os.environ["PERCEPTA_CACHE"]).expanduser()
     from platformdirs import user_cache_dir
 
-    return Path(user_cache_dir("percepta")) / "onnx"
+    return Path(user_cache_dir("percepta"))
+
+
+def graph_cache_dir() -> Path:
+    """Where graphs of files saved without them are cached: ``cache_dir()/onnx``."""
+    return cache_dir() / "onnx"
 
 
 def load_graph(name_or_path: str | os.PathLike | Model, device: str = "cpu") -> Model:

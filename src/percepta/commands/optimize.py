@@ -16,6 +16,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--content", required=True, help="content image (the target image for --reconstruct)")
     p.add_argument("--style", help="style image")
     p.add_argument("-o", "--output", required=True, help="output image")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing file at OUTPUT")
     p.add_argument("--size", type=o.positive_int, default=256, help="longer side of the content image (default 256)")
     p.add_argument("--style-size", type=o.positive_int, help="longer side of the style image (default: --size)")
     p.add_argument("--iters", type=o.positive_int, default=100)
@@ -33,9 +34,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    from ..fsutil import check_writable
     from ..image import load_rgb, resize_long_side, save_image, to_pil, to_tensor
     from ..optimization import reconstruct, stylize_by_optimization
 
+    if Path(args.output).exists() and not args.overwrite:  # before the long work
+        raise PerceptaError(f"{args.output} already exists; pass --overwrite to replace it")
+    check_writable(Path(args.output))
     content = to_tensor(resize_long_side(load_rgb(args.content), args.size))
     if args.reconstruct:
         result = reconstruct(content, args.layer, args.reconstruct, args.iters, args.optimizer, args.seed, tv=0.0)

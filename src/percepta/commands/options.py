@@ -63,6 +63,11 @@ def finite_number(text: str, positive: bool) -> float:
     return value
 
 
+def finite_positive(text: str) -> float:
+    """A finite number > 0 (e.g. minutes)."""
+    return finite_number(text, positive=True)
+
+
 def weight(text: str) -> float:
     """A loss weight: finite and >= 0."""
     return finite_number(text, positive=False)
@@ -144,11 +149,14 @@ def add_device(p: argparse.ArgumentParser, what: str = "cpu, cuda, cuda:N (ONNX 
     p.add_argument("--device", default="cpu", help=what)
 
 
-def add_loss_options(p: argparse.ArgumentParser, style: bool = True) -> None:
+def add_loss_options(p: argparse.ArgumentParser, style: bool = True, recipe: bool = False) -> None:
+    """The loss weights and layers; with ``recipe``, their defaults are the ``--recipe``'s (None here)."""
     g = p.add_argument_group("loss (paper section 3)")
 
     def option(flag: str, default: Any, what: str, **kw: Any) -> None:
-        g.add_argument(flag, default=default, help=f"{what} (default {hp.format_default(default)})", **kw)
+        shown = f"default: the recipe's; paper {hp.format_default(default)}" if recipe else (
+            f"default {hp.format_default(default)}")  # fmt: skip
+        g.add_argument(flag, default=None if recipe else default, help=f"{what} ({shown})", **kw)
 
     option("--content-weight", PAPER.content, "feature loss weight", type=weight)
     option("--tv-weight", PAPER.tv, "total-variation weight", type=weight)
@@ -160,29 +168,41 @@ def add_loss_options(p: argparse.ArgumentParser, style: bool = True) -> None:
         option("--gram-reduction", "frobenius", why, choices=("frobenius", "mean"))
 
 
-def add_train_options(p: argparse.ArgumentParser) -> None:
+def add_train_options(p: argparse.ArgumentParser, recipe: bool = False) -> None:
+    """Where, how long and on what a run trains; with ``recipe`` (style training), ``--data``, ``-o``, the
+    network and the length default to the ``--recipe``'s (None here; see ``percepta.train.recipes``)."""
     g = p.add_argument_group("training (paper section 4)")
-    g.add_argument("--data", required=True, help="folder of training photos (searched recursively)")
-    g.add_argument("-o", "--output", required=True, help="model file to write (.safetensors)")
+    by_recipe = "default: the recipe's; paper: " if recipe else "paper: "
+    if recipe:
+        g.add_argument("--data", help="folder of training photos, searched recursively (default: the 24 photos "
+                                      "that come with percepta)")  # fmt: skip
+        g.add_argument("-o", "--output", help="model file to write (.safetensors; default: PAINTING.safetensors "
+                                              "in the current folder)")  # fmt: skip
+    else:
+        g.add_argument("--data", required=True, help="folder of training photos (searched recursively)")
+        g.add_argument("-o", "--output", required=True, help="model file to write (.safetensors)")
     g.add_argument("--batch-size", type=positive_int, default=hp.BATCH_SIZE, help="global batch (paper: %(default)s)")
     g.add_argument("--lr", type=rate, default=hp.LEARNING_RATE, help="Adam learning rate (paper: %(default)s)")
     g.add_argument(
         "--iters",
         type=positive_int,
         default=None,
-        help=f"iterations (paper: {hp.STYLE_ITERATIONS} style, {hp.SR_ITERATIONS} SR)",
+        help=f"iterations ({by_recipe}{hp.STYLE_ITERATIONS} style, {hp.SR_ITERATIONS} SR)",
     )
-    g.add_argument("--norm", choices=("batch", "instance", "none"), default="batch", help="paper: batch")
+    g.add_argument("--norm", choices=("batch", "instance", "none"), default=None if recipe else "batch",
+                   help=f"{by_recipe}batch")  # fmt: skip
     g.add_argument(
         "--upsample",
         choices=("transpose", "resize"),
-        default="transpose",
-        help="paper: transpose (stride-1/2 conv); resize avoids checkerboard artefacts",
+        default=None if recipe else "transpose",
+        help=f"{by_recipe}transpose (stride-1/2 conv); resize avoids checkerboard artefacts",
     )
-    g.add_argument("--width", type=rate, default=1.0, help="filter-count multiplier (paper: 1)")
+    g.add_argument("--width", type=rate, default=None if recipe else 1.0,
+                   help=f"filter-count multiplier ({by_recipe}1)")  # fmt: skip
     g.add_argument("--seed", type=seed, default=0)
     g.add_argument("--exclude", default="", help="comma-separated photo file names to keep out of training")
-    g.add_argument("--checkpoint", help="checkpoint file (default: OUTPUT with .ckpt)")
+    g.add_argument("--checkpoint", help="checkpoint file (default: OUTPUT with .ckpt"
+                   + ("; with a recipe, in percepta's cache folder)" if recipe else ")"))  # fmt: skip
     g.add_argument("--checkpoint-every", type=positive_int, default=100)
     g.add_argument(
         "--val-every", type=non_negative_int, default=500, help="save validation outputs every N iterations (0: never)"

@@ -9,34 +9,53 @@ import sys
 from .. import hyperparams as hp
 from ..arch import EDGE_MARGIN
 from ..errors import PerceptaError
+from ..train.recipes import RECIPES
 from . import options as o
 
 TORCH = True
 #: flags that say where and how long a run goes, not what it learns: ``--resume`` takes them from this call
 PLACES = frozenset({"--data", "-o", "--output", "--checkpoint", "--resume", "--device", "--iters", "--overwrite",
-                    "--time-budget", "--checkpoint-every", "--val-every", "--val-images", "--half"})  # fmt: skip
+                    "--time-budget", "--minutes", "--checkpoint-every", "--val-every", "--val-images", "--half",
+                    "--install", "--preview", "--no-preview", "--recipe"})  # fmt: skip
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train a transformation network")
     tsub = p.add_subparsers(dest="task", metavar="TASK", required=True)
-    t = tsub.add_parser("style", help="style transfer network for one painting (paper section 4.1)")
-    t.add_argument("--style", required=True, help="style image")
+    t = tsub.add_parser("style", help="style transfer network for one painting (paper section 4.1)",
+                        description="Train a model of a painting. Without other flags: the quick recipe on a CPU "
+                        "(about 10 minutes, from percepta's own photos), the paper's on a GPU; every flag given "
+                        "overrides the recipe's value.")  # fmt: skip
+    t.add_argument("--style", required=True, action="append", metavar="PAINTING",
+                   help="the painting (style image); several --style: one base model across them, each iteration "
+                        "the next painting")  # fmt: skip
+    t.add_argument("--recipe", choices=RECIPES, default="auto",
+                   help="auto (default): quick on a CPU, paper on a GPU; quick: minutes, warm-started from a "
+                        "base model; cpu: hours, from scratch, 5 residual blocks; paper: the paper's settings "
+                        "(days on a CPU)")  # fmt: skip
     t.add_argument(
-        "--size",
-        type=o.positive_int,
-        default=hp.STYLE_CROP,
-        help="training crop size (paper: %(default)s; CPU recipe: 128)",
+        "--minutes",
+        type=o.finite_positive,
+        metavar="N",
+        help="stop after N minutes of training and save the model (quick recipe: 10)",
     )
+    t.add_argument(
+        "--install",
+        action="store_true",
+        help="install the finished model under its file name, so that -m NAME finds it",
+    )
+    t.add_argument("--preview", action=argparse.BooleanOptionalAction, default=True,
+                   help="at the end, stylise a held-out photo beside the painting (MODEL_preview.jpg) and print its "
+                        "eval style numbers (default: on)")  # fmt: skip
+    t.add_argument("--size", type=o.positive_int,
+                   help=f"training crop size (default: the recipe's; paper {hp.STYLE_CROP})")  # fmt: skip
     t.add_argument(
         "--style-size",
         type=o.positive_int,
-        default=hp.STYLE_IMAGE_SIZE,
-        help="longer side of the style image (default %(default)s; CPU recipe: 256)",
+        help=f"longer side of the style image (default: the recipe's; paper {hp.STYLE_IMAGE_SIZE})",
     )
-    t.add_argument(
-        "--blocks", type=o.positive_int, default=hp.STYLE_BLOCKS, help="residual blocks (paper: %(default)s)"
-    )
+    t.add_argument("--blocks", type=o.positive_int,
+                   help=f"residual blocks (default: the recipe's; paper {hp.STYLE_BLOCKS})")  # fmt: skip
     t.add_argument(
         "--teacher",
         metavar="MODEL",
@@ -47,8 +66,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--teacher-margin", type=o.non_negative_int, default=EDGE_MARGIN, metavar="PX",
                    help="the teacher runs behind this reflection margin, so that its edge lines are not taught "
                         "(default %(default)s; 0: as the model file says)")  # fmt: skip
-    o.add_train_options(t)
-    o.add_loss_options(t)
+    o.add_train_options(t, recipe=True)
+    o.add_loss_options(t, recipe=True)
     t = tsub.add_parser("sr", help="super-resolution network (paper section 4.2)")
     t.add_argument("--scale", type=int, choices=hp.SR_SCALES, default=hp.SR_SCALES[0])
     t.add_argument("--loss", dest="sr_loss", choices=("feat", "pixel"), default="feat")
@@ -69,14 +88,23 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     o.add_loss_options(t, style=False)
 
 
-def train_options(args: argparse.Namespace) -> object:
+def train_options(args: argparse.Namespace, say=None) -> object:
     """The command line's ``train style|sr`` arguments as :class:`~percepta.train.options.TrainOptions`, through
-    the one mapping from flat names (:meth:`TrainOptions.from_dict`)."""
+    the one mapping from flat names (:meth:`TrainOptions.from_dict`); for ``style``, the recipe fills in what
+    was not given (:func:`percepta.train.painting.fill_in`)."""
     from ..train.options import TrainOptions
 
     flat = {**vars(args), "exclude": tuple(n for n in args.exclude.split(",") if n),
             "val_images": tuple(n for n in args.val_images.split(",") if n),
             "style_size": getattr(args, "style_size", None)}  # fmt: skip
+    if args.task == "style":
+        from ..train.painting import fill_in
+        from ..train.recipes import recipe
+
+        if args.minutes:
+            flat["time_budget"] = args.minutes * 60
+        flat = fill_in(flat, recipe(args.recipe, args.device), say or (lambda line: None))
+        flat["style"], flat["more_styles"] = args.style[0], tuple(args.style[1:])
     return TrainOptions.from_dict(flat)
 
 
@@ -89,15 +117,35 @@ def ignored_by_resume(argv: list[str]) -> list[str]:
 def run(args: argparse.Namespace) -> None:
     from ..train.loop import resumed_options, train
 
-    opts = train_options(args)
+    def say(line: str) -> None:
+        print(line, file=sys.stderr)
+
+    opts = train_options(args, say)
     if args.resume:  # the checkpoint's hyper-parameters; this call's places, device (and --iters if given)
         opts = resumed_options(args.resume, opts, keep=() if args.iters else ("iters",))
         if opts.task != args.task:
             raise PerceptaError(f"{args.resume} is a {opts.task} training checkpoint; resume it with train {opts.task}")
-        ignored = ignored_by_resume(getattr(args, "argv", []))
+        ignored = [f for f in ignored_by_resume(getattr(args, "argv", [])) if f not in ("--recipe", "--minutes")]
         if ignored:
             print("percepta: warning: --resume continues with the checkpoint's settings; ignored: "
                   + ", ".join(ignored), file=sys.stderr)  # fmt: skip
+    style = args.task == "style"
+    if style and args.install:
+        from ..modelfile import install_model
+
+        install_model(opts.output, overwrite=args.overwrite, check_only=True)
+    if style and not args.resume:
+        from ..train.painting import announce
+        from ..train.recipes import recipe
+
+        announce(recipe(args.recipe, args.device), {"iters": opts.iters, "time_budget": opts.time_budget}, say)
     path = train(opts, resume=args.resume)
-    if path is not None:
-        print(path)
+    if path is None:
+        return
+    if style:
+        from ..train.painting import finish
+
+        finish(path, opts.style, install=args.install, overwrite=args.overwrite, show_preview=args.preview, say=say)
+        if opts.logs:
+            say(f"percepta: checkpoint and training log in {opts.log_dir.parent} (safe to delete)")
+    print(path)

@@ -14,7 +14,7 @@ _HOMES = {
     "CHECKPOINT_FORMAT": "checkpoint", "load_checkpoint": "checkpoint", "options_from_checkpoint": "checkpoint",
     "save_checkpoint": "checkpoint",
     "TrainingDiverged": "loop", "TrainingInterrupted": "loop", "check_paths": "loop", "resumed_options": "loop",
-    "train": "loop", "train_resumable": "loop", "train_sr": "loop", "train_style": "loop",
+    "train": "loop", "train_resumable": "loop", "train_sr": "loop", "train_style": "painting",
 }  # fmt: skip
 
 __all__ = [
@@ -33,9 +33,9 @@ if TYPE_CHECKING:
         train,
         train_resumable,
         train_sr,
-        train_style,
     )
     from .options import TrainOptions
+    from .painting import train_style
 
 
 def __getattr__(name: str) -> Any:

@@ -58,7 +58,7 @@ def train(opts: TrainOptions, resume: str | os.PathLike | None = None) -> Path |
     ctx = Distributed.from_env(opts.device)
     if opts.batch_size % ctx.world:
         raise PerceptaError(f"batch size {opts.batch_size} is not divisible by {ctx.world} processes")
-    net, loss, optimizer, start, elapsed = _setup(opts, ctx.device, resume)
+    net, loss, optimizer, start, elapsed, grams = _setup(opts, ctx.device, resume)
     step = _Step(ctx.wrap(net), loss, optimizer, opts.amp, ctx.device)
     teacher = _Teacher(opts.teacher, ctx.device, opts.teacher_margin) if opts.teacher else None
     photos = PhotoBatches(
@@ -80,18 +80,13 @@ def train(opts: TrainOptions, resume: str | os.PathLike | None = None) -> Path |
         saved["iteration"] = iteration
 
     iteration = start
-    bar = tqdm(
-        total=opts.iters,
-        initial=start,
-        unit="it",
-        desc=f"train {opts.task}",
-        disable=not (opts.progress and ctx.main),
-        dynamic_ncols=True,
-    )
+    bar = _Progress(opts, start, elapsed, enabled=opts.progress and ctx.main)
     try:
         with bar, _stop_requests() as stop_requested:
             for it in range(start, opts.iters):
                 batch = _batch(opts, photos, it, ctx)
+                if len(grams) > 1:  # several paintings: each iteration the next one's targets
+                    loss.style_grams = grams[it % len(grams)]
                 terms = step.forward(teacher(batch) if teacher else batch)
                 values = ctx.mean(terms.as_floats())
                 if not math.isfinite(values["total"]):
@@ -103,8 +98,7 @@ def train(opts: TrainOptions, resume: str | os.PathLike | None = None) -> Path |
                 )
                 if log is not None:
                     log.add(iteration, values, time.perf_counter() - t0)
-                    bar.update()
-                    bar.set_postfix({k: f"{v:.4g}" for k, v in values.items()})
+                    bar.update(iteration, time.perf_counter() - t0, values)
                     if iteration % opts.checkpoint_every == 0 or last:
                         checkpoint(iteration)
                         log.write()
@@ -127,6 +121,67 @@ def train(opts: TrainOptions, resume: str | os.PathLike | None = None) -> Path |
     if iteration < opts.iters:
         tqdm.write(f"percepta: time budget of {opts.time_budget:g} s spent after {iteration} iterations")
     return _save_final(net, opts, log, time.perf_counter() - t0, iteration)
+
+
+class _Progress:
+    """The progress bar: iterations, or with a time budget the budget's seconds (so that its ETA is the run's),
+    and once, after the first iterations, the speed and the time the whole run would take."""
+
+    SPEED_AFTER = 5  # iterations timed before the expected time is printed
+
+    def __init__(self, opts: TrainOptions, start: int, elapsed: float, enabled: bool) -> None:
+        self.opts, self.start, self.elapsed0 = opts, start, elapsed
+        budget = opts.time_budget
+        self.by_time = budget is not None
+        seconds_bar = "{l_bar}{bar}| {n:.0f}/{total:.0f} s{postfix}"
+        self.bar = tqdm(total=round(budget) if self.by_time else opts.iters, initial=round(elapsed) if self.by_time
+                        else start, unit="s" if self.by_time else "it", desc=f"train {opts.task}", disable=not enabled,
+                        dynamic_ncols=True, bar_format=seconds_bar if self.by_time else None)  # fmt: skip
+        self.enabled = enabled
+
+    def __enter__(self) -> _Progress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.bar.close()
+
+    def update(self, iteration: int, elapsed: float, values: dict[str, float]) -> None:
+        shown = {k: f"{v:.4g}" for k, v in values.items()}
+        if self.by_time:  # the budget's seconds: what is left is the budget's rest (or the iterations', if sooner)
+            per = (elapsed - self.elapsed0) / max(iteration - self.start, 1)
+            left = min(self.opts.time_budget - elapsed, per * (self.opts.iters - iteration))
+            shown = {"left": _clock(max(left, 0)), "it": iteration, **shown}
+            self.bar.n = min(round(elapsed), self.bar.total)
+            self.bar.set_postfix(shown, refresh=False)
+            self.bar.refresh()
+        else:
+            self.bar.update()
+            self.bar.set_postfix(shown)
+        if self.enabled and iteration == self.start + self.SPEED_AFTER:
+            tqdm.write(self.expected(iteration, elapsed))
+
+    def expected(self, iteration: int, elapsed: float) -> str:
+        """One line: seconds per iteration so far and what the whole run takes at that speed."""
+        per = (elapsed - self.elapsed0) / max(iteration - self.start, 1)
+        total = per * self.opts.iters
+        line = f"percepta: {per:.2f} s per iteration: {self.opts.iters:,} iterations take {_hours(total)}"
+        budget = self.opts.time_budget
+        if budget is not None and budget < total:
+            line += f"; the {_hours(budget)} budget stops it after about {int(budget / per):,}"
+        return line
+
+
+def _clock(seconds: float) -> str:
+    minutes, secs = divmod(round(seconds), 60)
+    return f"{minutes // 60}:{minutes % 60:02d}:{secs:02d}" if minutes >= 60 else f"{minutes:02d}:{secs:02d}"
+
+
+def _hours(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h" if seconds < 172800 else f"{seconds / 86400:.1f} days"
 
 
 class _Step:
@@ -172,7 +227,8 @@ def check_paths(opts: TrainOptions, resume: str | os.PathLike | None = None) -> 
         raise PerceptaError("style training needs a style image (--style)")
     if out.exists() and not opts.overwrite:
         raise PerceptaError(f"{out} already exists; pass --overwrite to replace it")
-    named = {"the model": out, "the checkpoint": ckpt, "the style image": opts.style, "the resumed checkpoint": resume}
+    named = {"the model": out, "the checkpoint": ckpt, "the resumed checkpoint": resume,
+             **{f"the style image {s}": s for s in opts.style_images}}  # fmt: skip
     seen: dict[Path, str] = {}
     for what, path in named.items():
         if path is None:
@@ -188,7 +244,8 @@ def check_paths(opts: TrainOptions, resume: str | os.PathLike | None = None) -> 
 
 
 def _setup(opts: TrainOptions, device: torch.device, resume: str | os.PathLike | None):
-    """The network (warm-started or resumed), its loss with the style targets set, and the optimiser."""
+    """The network (warm-started or resumed), its loss with the style targets set, the optimiser, where it
+    starts (iteration, seconds) and each painting's target Grams."""
     torch.manual_seed(opts.seed)
     net = TransformNet(opts.net)
     if opts.init_from:
@@ -200,9 +257,12 @@ def _setup(opts: TrainOptions, device: torch.device, resume: str | os.PathLike |
         torch.backends.cudnn.benchmark = True  # fixed training sizes: let cuDNN pick the fastest kernels
     net.to(device).train()
     loss = PerceptualLoss(opts.loss).to(device)
+    grams = []
     if opts.task == "style" and opts.loss.style:
-        style = resize_long_side(load_rgb(opts.style), opts.style_size, upscale=True, resample=3)  # bicubic
-        loss.set_style(to_tensor(style).to(device))
+        for path in opts.style_images:
+            style = resize_long_side(load_rgb(path), opts.style_size, upscale=True, resample=3)  # bicubic
+            loss.set_style(to_tensor(style).to(device))
+            grams.append(loss.style_grams)
     optimizer = torch.optim.Adam(net.parameters(), lr=opts.lr)
     start, elapsed = 0, 0.0
     if resume:
@@ -211,7 +271,7 @@ def _setup(opts: TrainOptions, device: torch.device, resume: str | os.PathLike |
         optimizer.load_state_dict(state["optimizer"])
         torch.set_rng_state(state["rng"])
         start, elapsed = int(state["iteration"]), float(state["elapsed"])
-    return net, loss, optimizer, start, elapsed
+    return net, loss, optimizer, start, elapsed, grams
 
 
 def _batch(opts: TrainOptions, photos: PhotoBatches, iteration: int, ctx: Distributed) -> Batch:
@@ -305,7 +365,10 @@ def _save_final(net: TransformNet, opts: TrainOptions, log: LossLog, seconds: fl
     }
     if opts.style:
         meta.update(_style_provenance(opts.style))
-    return save_model(opts.output, net.cpu().eval(), meta, half=opts.half)
+    net = net.cpu().eval()
+    if opts.margin and not net.config.margin:
+        net = net.with_margin(opts.margin)
+    return save_model(opts.output, net, meta, half=opts.half)
 
 
 #: options a resumed run takes from the current call rather than from its checkpoint
@@ -313,6 +376,7 @@ WHERE_AND_HOW_LONG = (
     "data",
     "output",
     "checkpoint",
+    "logs",
     "val_images",
     "device",
     "iters",
@@ -351,7 +415,8 @@ def train_resumable(opts: TrainOptions) -> Path | None:
 
 
 def train_style(options: TrainOptions, resume: str | os.PathLike | None = None) -> Path | None:
-    """Train a style transfer network (``options.task == "style"``, section 4.1); returns the model file."""
+    """Train a style transfer network (``options.task == "style"``, section 4.1); returns the model file.
+    (``percepta.train_style`` also takes a painting's path: :func:`percepta.train.painting.train_style`.)"""
     if options.task != "style":
         raise ValueError("train_style needs TrainOptions(task='style', ...)")
     return train(options, resume)

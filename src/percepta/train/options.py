@@ -30,6 +30,9 @@ class TrainOptions:
     data: str  # folder of training photos, searched recursively
     output: str  # the model file to write (.safetensors)
     style: str | None = None  # style image (task "style")
+    #: further style images: iteration i's style target is painting i mod K of (style, *more_styles), a base
+    #: model across several paintings that warm-starts fast to a new one (``--recipe quick``; not in the paper)
+    more_styles: Sequence[str] = ()
     net: NetConfig | None = None  # default: NetConfig.style() or NetConfig.super_resolution(4)
     loss: LossWeights | None = None  # default: LossWeights() or LossWeights.super_resolution("feat")
     size: int | None = None  # crop: style 256 (paper), SR high-resolution patch 288 (paper)
@@ -42,12 +45,14 @@ class TrainOptions:
     exclude: Sequence[str] = ()  # photo file names kept out of training (held-out)
     checkpoint: str | None = None  # default: <output>.ckpt
     checkpoint_every: int = 100
+    logs: str | None = None  # folder of losses.csv and validation images; default: OUTPUT's name + "-training"
     val_every: int = 500
     val_images: Sequence[str] = ()
     init_from: str | None = None  # warm start from a model file with the same architecture
     teacher: str | None = None  # distillation: the content (and pixel) target is this style model's output
     teacher_margin: int = EDGE_MARGIN  # the teacher runs behind this reflection margin (its edge lines untaught)
     half: bool = False  # store the final model's weights as fp16
+    margin: int = 0  # the saved model runs behind this reflection margin (NetConfig.margin; weights trained without)
     amp: Literal["off", "bf16", "fp16"] = "off"  # mixed precision (fp16 with a gradient scaler); paper: fp32
     overwrite: bool = False  # replace an existing model file at ``output``
     device: str = "cpu"
@@ -83,6 +88,7 @@ class TrainOptions:
         if self.iters is None:
             self.iters = hp.STYLE_ITERATIONS if style else hp.SR_ITERATIONS
         self.exclude, self.val_images = tuple(self.exclude), tuple(self.val_images)
+        self.more_styles = tuple(self.more_styles)
 
     @property
     def scale(self) -> int:
@@ -90,11 +96,18 @@ class TrainOptions:
         return self.net.scale
 
     @property
+    def style_images(self) -> tuple[str, ...]:
+        """Every style image of the run, the one given first."""
+        return (self.style, *self.more_styles) if self.style else tuple(self.more_styles)
+
+    @property
     def checkpoint_path(self) -> Path:
         return Path(self.checkpoint) if self.checkpoint else Path(self.output).with_suffix(".ckpt")
 
     @property
     def log_dir(self) -> Path:
+        if self.logs:
+            return Path(self.logs)
         out = Path(self.output)
         return out.with_name(out.name.split(".")[0] + "-training")
 

