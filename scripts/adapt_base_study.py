@@ -24,6 +24,8 @@ import json
 import time
 from pathlib import Path
 
+from style_levers import Measure  # chicago at 510 px, scored as percepta eval style scores (scripts/)
+
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
 WORK = Path.home() / ".cache" / "percepta-train" / "adapt"
@@ -53,35 +55,6 @@ from scratch paints only fine texture for the first few hundred iterations) and 
 (MetaStyle, Zhang et al. 2019); the benchmark on all four unseen paintings is
 [train_quick.md](train_quick.md).
 """
-
-
-class Measure:
-    """chicago at 510 px (longer side), scored against one painting as ``percepta eval style`` does."""
-
-    def __init__(self, painting: str) -> None:
-        from percepta.evaluate import STYLE_EVAL_SIZE
-        from percepta.image import load_rgb, resize_long_side, to_tensor
-        from percepta.lossnet import VGG16LossNetwork
-
-        self.photo = resize_long_side(load_rgb(DATA / "content" / "chicago.jpg"), 510)
-        style = load_rgb(DATA / "styles" / f"{painting}.jpg")
-        self.painting = to_tensor(resize_long_side(style, STYLE_EVAL_SIZE, upscale=True))
-        self.lossnet = VGG16LossNetwork(["relu1_2", "relu2_2", "relu3_3", "relu4_3"])
-
-    def __call__(self, output) -> dict:
-        import torch
-
-        from percepta.image import to_tensor
-        from percepta.lookmetrics import change, motif_scale
-        from percepta.metrics import feature_distance, style_ratio
-
-        output = output.resize(self.photo.size, resample=3) if output.size != self.photo.size else output
-        o, p = to_tensor(output), to_tensor(self.photo)
-        with torch.no_grad():
-            content = feature_distance(o, p, self.lossnet, "relu2_2")
-            ratio = style_ratio(o, p, self.painting, self.lossnet)
-        return {"content": content, "style_ratio": ratio, "change": change(output, self.photo),
-                "motif_scale": motif_scale(output)}  # fmt: skip
 
 
 def multi_base(iters: int) -> Path:

@@ -134,15 +134,15 @@ def layer_shares_used(shares: dict[int, float] | None):
 
 
 class Measure:
-    """chicago at 510 px (longer side), stylised and measured as the issue does."""
+    """chicago at 510 px (longer side), stylised and measured as the issue does, against ``painting``."""
 
-    def __init__(self) -> None:
+    def __init__(self, painting: str = "wave") -> None:
         from percepta.evaluate import STYLE_EVAL_SIZE
         from percepta.image import load_rgb, resize_long_side, to_tensor
         from percepta.lossnet import VGG16LossNetwork
 
         self.photo = resize_long_side(load_rgb(DATA / "content" / "chicago.jpg"), 510)
-        self.painting = to_tensor(resize_long_side(load_rgb(DATA / "styles" / "wave.jpg"), STYLE_EVAL_SIZE,
+        self.painting = to_tensor(resize_long_side(load_rgb(DATA / "styles" / f"{painting}.jpg"), STYLE_EVAL_SIZE,
                                                    upscale=True))  # fmt: skip
         self.lossnet = VGG16LossNetwork(["relu1_2", "relu2_2", "relu3_3", "relu4_3"])
 
