@@ -81,7 +81,12 @@ def test_recipes_fill_in_only_what_was_not_given() -> None:
     assert (quick.size, quick.style_size, quick.net.width, quick.time_budget) == (128, 256, 0.5, 600)
     assert quick.data == str(BUNDLED_PHOTOS) and quick.output == "s.safetensors" and quick.margin == 16
     assert quick.init_from == (str(QUICK_BASE) if QUICK_BASE.is_file() else None)
-    assert "percepta" in quick.checkpoint and not quick.checkpoint.startswith("s")  # in the cache
+    from percepta.modelfile import cache_dir
+
+    assert (
+        Path(quick.checkpoint).is_relative_to(cache_dir() / "train")
+        and quick.log_dir.parent == Path(quick.checkpoint).parent
+    )  # checkpoint and log together in the cache
     given, notes = opts("--width", "0.25", "--style-weight", "1e-4", "--iters", "7", "--data", "photos")
     assert given.net.width == 0.25 and given.loss.style == 1e-4 and given.iters == 7 and given.data == "photos"
     assert given.init_from is None and any("from scratch" in n for n in notes)

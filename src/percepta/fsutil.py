@@ -32,6 +32,15 @@ def atomic_write(path: str | os.PathLike) -> Iterator[BinaryIO]:
         raise
 
 
+def check_new_file(path: str | os.PathLike, overwrite: bool = False) -> None:
+    """Before long work: ``path`` does not exist (or ``overwrite``) and can be written (:func:`check_writable`)."""
+    from .errors import PerceptaError
+
+    if Path(path).exists() and not overwrite:
+        raise PerceptaError(f"{path} already exists; pass --overwrite to replace it")
+    check_writable(path)
+
+
 def check_writable(path: str | os.PathLike) -> None:
     """Fail now, with a one-line PerceptaError, if ``path`` could not be written later.
 

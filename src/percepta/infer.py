@@ -33,7 +33,7 @@ from .image import (
     shrink_array,
     to_array,
 )
-from .limits import MAX_INFERENCE_PIXELS, MAX_OUTPUT_PIXELS  # percepta.limits holds every limit
+from .limits import MAX_INFERENCE_PIXELS, MAX_OUTPUT_PIXELS, STYLE_SCALES  # percepta.limits holds every limit
 from .modelfile import Model, load_graph, load_model
 from .runtime import tune_allocator
 from .tiling import OVERLAP, STATS_SIZE, TILE, TILE_ABOVE, run_tiled
@@ -110,10 +110,6 @@ def like_input(batch: Array, image: Any) -> Any:
 
         batch = torch.from_numpy(np.ascontiguousarray(batch))
     return batch if image.ndim == 4 else batch[0]
-
-
-#: ``style_scale`` bounds: motifs from a quarter to four times the size the model paints at
-STYLE_SCALES = (0.25, 4.0)
 
 
 def detail_upsample(low: Array, photo: Array, detail: float = 1.0) -> Array:

@@ -14,5 +14,8 @@ MAX_OUTPUT_PIXELS = 100_000_000
 MAX_TRAIN_SIZE = 2048
 #: longer side of the painting in training and ``optimize`` (``--style-size``; the authors' largest is 512)
 MAX_STYLE_SIZE = 4096
+#: ``style_scale`` (``--style-scale``, the page's motif size): motifs from a quarter to four times the size the
+#: model paints at; the network then runs on the image shrunk by it (4: a sixteenth of the pixels)
+STYLE_SCALES = (0.25, 4.0)
 #: the smallest input side an exported graph may claim to need (its metadata's ``min_side``; percepta's are < 64)
 MAX_MIN_SIDE = 1024

@@ -221,6 +221,14 @@ def user_models_dir() -> Path:
     return Path(user_data_dir("percepta")) / "models"
 
 
+def user_model_path(name: str) -> Path:
+    """Where the user model ``name`` lives in :func:`user_models_dir`; a name with a folder in it (or starting
+    with a dot) is a one-line error."""
+    if not name or os.sep in name or (os.altsep and os.altsep in name) or name.startswith("."):
+        raise ModelFileError(f"{name!r} is not a usable model name (no folders, not starting with a dot)")
+    return user_models_dir() / f"{name}{SUFFIX}"
+
+
 def install_model(path: str | os.PathLike, name: str | None = None, overwrite: bool = False,
                   check_only: bool = False) -> Path:  # fmt: skip
     """Copy a model file into :func:`user_models_dir` as ``NAME.safetensors`` (default: the file's own name), so
@@ -230,9 +238,7 @@ def install_model(path: str | os.PathLike, name: str | None = None, overwrite: b
 
     source = Path(path).expanduser()
     name = name or source.name.removesuffix(SUFFIX)
-    if not name or os.sep in name or (os.altsep and os.altsep in name) or name.startswith("."):
-        raise ModelFileError(f"{name!r} is not a usable model name (no folders, not starting with a dot)")
-    target = user_models_dir() / f"{name}{SUFFIX}"
+    target = user_model_path(name)
     if target.exists() and not overwrite:
         raise ModelFileError(f"a model named {name} is installed already ({target}); pass --overwrite to replace it")
     bundled = BUNDLED_DIR / f"{name}{SUFFIX}"

@@ -20,13 +20,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> None:
     from ..export import export_model
-    from ..fsutil import check_writable
+    from ..fsutil import check_new_file
     from ..modelfile import load_model
 
     out = Path(args.output)
-    if out.exists() and not args.overwrite:
-        raise PerceptaError(f"{out} already exists; pass --overwrite to replace")
-    check_writable(out)
+    check_new_file(out, args.overwrite)
     model = load_model(args.model)
     if getattr(model.net, "kind", None):
         raise PerceptaError(f"{args.model} is already an exported graph; export its .safetensors model")

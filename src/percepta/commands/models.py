@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 
 from ..errors import PerceptaError
 
@@ -38,10 +37,10 @@ def run(args: argparse.Namespace) -> None:
 
 def remove(name: str) -> None:
     """Delete the user model ``name`` (never a bundled one)."""
-    from ..modelfile import SUFFIX, user_models_dir
+    from ..modelfile import user_model_path, user_models_dir
 
-    path = user_models_dir() / f"{name}{SUFFIX}"
-    if os.sep in name or not path.is_file():
+    path = user_model_path(name)
+    if not path.is_file():
         raise PerceptaError(f"no installed user model named {name} (in {user_models_dir()})")
     path.unlink()
     print(f"removed {name}: {path}")

@@ -34,15 +34,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
-    from pathlib import Path
-
-    from ..fsutil import check_writable
+    from ..fsutil import check_new_file
     from ..image import load_rgb, resize_long_side, save_image, to_pil, to_tensor
     from ..optimization import reconstruct, stylize_by_optimization
 
-    if Path(args.output).exists() and not args.overwrite:  # before the long work
-        raise PerceptaError(f"{args.output} already exists; pass --overwrite to replace it")
-    check_writable(Path(args.output))
+    check_new_file(args.output, args.overwrite)  # before the long work
     content = to_tensor(resize_long_side(load_rgb(args.content), args.size))
     if args.reconstruct:
         result = reconstruct(content, args.layer, args.reconstruct, args.iters, args.optimizer, args.seed, tv=0.0)

@@ -10,6 +10,7 @@ from typing import Any
 
 from .. import hyperparams as hp
 from ..arch import EDGE_MARGIN  # noqa: F401 -- the train command's default teacher margin
+from ..limits import STYLE_SCALES
 
 PAPER = hp.LossWeights()
 
@@ -63,18 +64,13 @@ def finite_number(text: str, positive: bool) -> float:
     return value
 
 
-def finite_positive(text: str) -> float:
-    """A finite number > 0 (e.g. minutes)."""
-    return finite_number(text, positive=True)
-
-
 def weight(text: str) -> float:
     """A loss weight: finite and >= 0."""
     return finite_number(text, positive=False)
 
 
 def rate(text: str) -> float:
-    """A learning rate or step size: finite and > 0."""
+    """A learning rate, a step size, a multiplier or a number of minutes: finite and > 0."""
     return finite_number(text, positive=True)
 
 
@@ -102,10 +98,11 @@ def int_list(text: str) -> tuple[int, ...]:
 
 
 def style_scale(text: str) -> float:
-    """A motif size relative to the model's own: 0.25 .. 4."""
+    """A motif size relative to the model's own: 0.25 .. 4 (``percepta.limits.STYLE_SCALES``)."""
+    low, high = STYLE_SCALES
     value = finite_number(text, positive=True)
-    if not 0.25 <= value <= 4.0:
-        raise argparse.ArgumentTypeError(f"must be between 0.25 and 4, not {text}")
+    if not low <= value <= high:
+        raise argparse.ArgumentTypeError(f"must be between {low:g} and {high:g}, not {text}")
     return value
 
 

@@ -35,7 +35,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "(days on a CPU)")  # fmt: skip
     t.add_argument(
         "--minutes",
-        type=o.finite_positive,
+        type=o.rate,
         metavar="N",
         help="stop after N minutes of training and save the model (quick recipe: 10)",
     )
@@ -125,27 +125,17 @@ def run(args: argparse.Namespace) -> None:
         opts = resumed_options(args.resume, opts, keep=() if args.iters else ("iters",))
         if opts.task != args.task:
             raise PerceptaError(f"{args.resume} is a {opts.task} training checkpoint; resume it with train {opts.task}")
-        ignored = [f for f in ignored_by_resume(getattr(args, "argv", [])) if f not in ("--recipe", "--minutes")]
+        ignored = ignored_by_resume(getattr(args, "argv", []))
         if ignored:
             print("percepta: warning: --resume continues with the checkpoint's settings; ignored: "
                   + ", ".join(ignored), file=sys.stderr)  # fmt: skip
-    style = args.task == "style"
-    if style and args.install:
-        from ..modelfile import install_model
-
-        install_model(opts.output, overwrite=args.overwrite, check_only=True)
-    if style and not args.resume:
-        from ..train.painting import announce
+    if args.task == "style":
+        from ..train.painting import train_usable
         from ..train.recipes import recipe
 
-        announce(recipe(args.recipe, args.device), {"iters": opts.iters, "time_budget": opts.time_budget}, say)
-    path = train(opts, resume=args.resume)
-    if path is None:
-        return
-    if style:
-        from ..train.painting import finish
-
-        finish(path, opts.style, install=args.install, overwrite=args.overwrite, show_preview=args.preview, say=say)
-        if opts.logs:
-            say(f"percepta: checkpoint and training log in {opts.log_dir.parent} (safe to delete)")
-    print(path)
+        path = train_usable(opts, recipe(args.recipe, args.device), resume=args.resume, install=args.install,
+                            overwrite=args.overwrite, show_preview=args.preview, say=say)  # fmt: skip
+    else:
+        path = train(opts, resume=args.resume)
+    if path is not None:
+        print(path)

@@ -12,6 +12,7 @@ from PIL import Image
 
 from .._version import __version__
 from ..errors import ImageTooLargeError, PerceptaError
+from ..limits import STYLE_SCALES
 from .config import STATIC, ApiError, errors_doc, log
 from .models import thumbnail
 from .work import process
@@ -40,7 +41,9 @@ async def api_stylize(
     model: Annotated[str, Form(description="a style model's name (GET /api/models)", max_length=200)],
     strength: Annotated[float, Form(ge=0.0, le=1.0, description="blend with the input, 0..1")] = 1.0,
     preserve_color: Annotated[bool, Form(description="keep the input's colours (style in luminance)")] = False,
-    style_scale: Annotated[float, Form(ge=0.25, le=4.0, description="motif size relative to the model's")] = 1.0,
+    style_scale: Annotated[
+        float, Form(ge=STYLE_SCALES[0], le=STYLE_SCALES[1], description="motif size relative to the model's")
+    ] = 1.0,
     max_size: Annotated[int | None, Form(ge=1, description="longer side of the result (at most the limit)")] = None,
     format: Annotated[Format, Form(description=format_doc)] = "png",
 ) -> Response:

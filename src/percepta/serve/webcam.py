@@ -36,6 +36,7 @@ from fastapi import APIRouter, WebSocket
 from starlette.websockets import WebSocketDisconnect
 
 from ..errors import ImageError, PerceptaError, is_out_of_memory
+from ..limits import STYLE_SCALES
 from .config import ApiError, log
 from .pool import PoolFull
 
@@ -125,7 +126,7 @@ def parse_options(models: Any, fields: Mapping[str, Any], current: Options | Non
         net=net,
         strength=_number(fields, "strength", 0.0, 1.0, base.strength),
         preserve_color=_flag(fields, "preserve_color", base.preserve_color),
-        style_scale=_number(fields, "style_scale", 0.25, 4.0, base.style_scale),
+        style_scale=_number(fields, "style_scale", *STYLE_SCALES, base.style_scale),
         side=round(_number(fields, "side", 16, WEBCAM_SIDE, base.side)),
     )
 

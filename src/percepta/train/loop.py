@@ -137,7 +137,6 @@ class _Progress:
         self.bar = tqdm(total=round(budget) if self.by_time else opts.iters, initial=round(elapsed) if self.by_time
                         else start, unit="s" if self.by_time else "it", desc=f"train {opts.task}", disable=not enabled,
                         dynamic_ncols=True, bar_format=seconds_bar if self.by_time else None)  # fmt: skip
-        self.enabled = enabled
 
     def __enter__(self) -> _Progress:
         return self
@@ -148,8 +147,7 @@ class _Progress:
     def update(self, iteration: int, elapsed: float, values: dict[str, float]) -> None:
         shown = {k: f"{v:.4g}" for k, v in values.items()}
         if self.by_time:  # the budget's seconds: what is left is the budget's rest (or the iterations', if sooner)
-            per = (elapsed - self.elapsed0) / max(iteration - self.start, 1)
-            left = min(self.opts.time_budget - elapsed, per * (self.opts.iters - iteration))
+            left = min(self.opts.time_budget - elapsed, self._per(iteration, elapsed) * (self.opts.iters - iteration))
             shown = {"left": _clock(max(left, 0)), "it": iteration, **shown}
             self.bar.n = min(round(elapsed), self.bar.total)
             self.bar.set_postfix(shown, refresh=False)
@@ -157,12 +155,16 @@ class _Progress:
         else:
             self.bar.update()
             self.bar.set_postfix(shown)
-        if self.enabled and iteration == self.start + self.SPEED_AFTER:
+        if not self.bar.disable and iteration == self.start + self.SPEED_AFTER:
             tqdm.write(self.expected(iteration, elapsed))
+
+    def _per(self, iteration: int, elapsed: float) -> float:
+        """Seconds per iteration of this call so far."""
+        return (elapsed - self.elapsed0) / max(iteration - self.start, 1)
 
     def expected(self, iteration: int, elapsed: float) -> str:
         """One line: seconds per iteration so far and what the whole run takes at that speed."""
-        per = (elapsed - self.elapsed0) / max(iteration - self.start, 1)
+        per = self._per(iteration, elapsed)
         total = per * self.opts.iters
         line = f"percepta: {per:.2f} s per iteration: {self.opts.iters:,} iterations take {_hours(total)}"
         budget = self.opts.time_budget
@@ -237,8 +239,9 @@ def check_paths(opts: TrainOptions, resume: str | os.PathLike | None = None) -> 
         if key in seen and {seen[key], what} != {"the checkpoint", "the resumed checkpoint"}:
             raise PerceptaError(f"{path}: {what} would overwrite {seen[key]}; choose another name")
         seen.setdefault(key, what)
-    if opts.style and Path(opts.style).resolve().is_relative_to(opts.log_dir.resolve()):
-        raise PerceptaError(f"{opts.style}: the style image is inside the training log folder {opts.log_dir}")
+    for style in opts.style_images:
+        if Path(style).resolve().is_relative_to(opts.log_dir.resolve()):
+            raise PerceptaError(f"{style}: the style image is inside the training log folder {opts.log_dir}")
     for path in (out, ckpt, opts.log_dir / "losses.csv"):
         check_writable(path)
 

@@ -23,7 +23,6 @@ PREVIEW_PHOTO = Path(__file__).resolve().parents[1] / "examples" / "picos_de_eur
 PREVIEW_SIZE = 384
 #: the flat option names a recipe fills in when they were not given (``TrainOptions.from_dict``'s layout)
 NET_FIELDS = ("norm", "upsample", "width", "blocks")
-LOSS_FIELDS = ("content_weight", "style_weight", "tv_weight", "gram_reduction")
 
 
 def recipe_values(r: Recipe) -> dict[str, Any]:
@@ -52,9 +51,9 @@ def fill_in(given: dict[str, Any], r: Recipe, say=print) -> dict[str, Any]:
     ``PAINTING.safetensors`` without ``output``, the checkpoint and the log in the cache without ``checkpoint``
     (with it, the log goes beside the model, as ``TrainOptions`` does). The recipe's warm start is kept only
     where the network given matches its base."""
-    flat = dict(given)
+    flat, values = dict(given), recipe_values(r)
     iters_given = flat.get("iters") is not None
-    for key, value in recipe_values(r).items():
+    for key, value in values.items():
         if flat.get(key) is None and not (key == "time_budget" and iters_given):  # --iters alone: no budget
             flat[key] = value
     style = flat["style"][0] if isinstance(flat.get("style"), (list, tuple)) else flat.get("style")
@@ -64,7 +63,7 @@ def fill_in(given: dict[str, Any], r: Recipe, say=print) -> dict[str, Any]:
         leftovers = leftovers_dir(flat["output"])
         flat["checkpoint"], flat["logs"] = str(leftovers / "run.ckpt"), str(leftovers / "log")
     if r.init_from is not None and not flat.get("init_from"):
-        same_net = all(flat[k] == recipe_values(r)[k] for k in NET_FIELDS)
+        same_net = all(flat[k] == values[k] for k in NET_FIELDS)
         if same_net and r.init_from.is_file():
             flat["init_from"] = str(r.init_from)
         else:
@@ -73,10 +72,10 @@ def fill_in(given: dict[str, Any], r: Recipe, say=print) -> dict[str, Any]:
     return flat
 
 
-def announce(r: Recipe, flat: dict[str, Any], say=print) -> None:
-    """The recipe, its length and its expected time, at the start of a run."""
-    budget = flat.get("time_budget")
-    length = f"{flat['iters']:,} iterations" + (f" or {budget / 60:g} minutes, whichever ends first" if budget else "")
+def announce(r: Recipe, opts: Any, say=print) -> None:
+    """The recipe, the run's length (``TrainOptions``) and its typical speed, at the start of a run."""
+    budget = opts.time_budget
+    length = f"{opts.iters:,} iterations" + (f" or {budget / 60:g} minutes, whichever ends first" if budget else "")
     say(f"percepta: recipe {r.name}: {r.what}; {length}; {r.typical}")
 
 
@@ -126,19 +125,37 @@ def preview(model_path: str | os.PathLike, style: str | os.PathLike, overwrite: 
 
 
 def finish(model_path: Path, style: str, *, install: bool = False, overwrite: bool = False,
-           show_preview: bool = True, say=print) -> dict[str, Any]:  # fmt: skip
-    """After a run: the preview and its numbers, then the installation; returns what was made."""
+           show_preview: bool = True, say=print) -> None:  # fmt: skip
+    """After a run: the preview and its numbers, then the installation."""
     from ..modelfile import install_model
 
-    made: dict[str, Any] = {"model": model_path}
     if show_preview:
-        made["preview"] = p = preview(model_path, style, overwrite)
+        p = preview(model_path, style, overwrite)
         say(f"percepta: preview {p.image}; {p.line()}")
     if install:
-        made["installed"] = installed = install_model(model_path, overwrite=overwrite)
-        say(f"percepta: installed as {installed.name.removesuffix(SUFFIX)} ({installed}): use -m "
-            f"{installed.name.removesuffix(SUFFIX)}")  # fmt: skip
-    return made
+        installed = install_model(model_path, overwrite=overwrite)
+        name = installed.name.removesuffix(SUFFIX)
+        say(f"percepta: installed as {name} ({installed}): use -m {name}")
+
+
+def train_usable(opts: Any, r: Recipe, *, resume: str | os.PathLike | None = None, install: bool = False,
+                 overwrite: bool = False, show_preview: bool = True, say=print) -> Path | None:  # fmt: skip
+    """A style run made usable, for the command line and :func:`train_painting` alike: the installation checked
+    before any work, the recipe announced (not on a resume), the training, then :func:`finish` and where the
+    leftovers are. Returns the model file (None on the other ranks of a data-parallel run)."""
+    from ..modelfile import install_model
+    from .loop import train
+
+    if install:
+        install_model(opts.output, overwrite=overwrite, check_only=True)
+    if resume is None:
+        announce(r, opts, say)
+    path = train(opts, resume=resume)
+    if path is not None:
+        finish(path, opts.style, install=install, overwrite=overwrite, show_preview=show_preview, say=say)
+        if opts.logs:
+            say(f"percepta: checkpoint and training log in {opts.log_dir.parent} (safe to delete)")
+    return path
 
 
 def train_painting(style: str | os.PathLike, output: str | os.PathLike | None = None, *, recipe: str = "auto",
@@ -147,7 +164,6 @@ def train_painting(style: str | os.PathLike, output: str | os.PathLike | None = 
                    **settings: Any) -> Path:  # fmt: skip
     """Train a model of one painting with a recipe (:func:`percepta.train_style` given a path): ``settings``
     are ``TrainOptions`` fields in the command line's flat names (``iters``, ``style_weight``, ``width``, ...)."""
-    from .loop import train
     from .options import TrainOptions
 
     def say(line: str) -> None:
@@ -157,19 +173,11 @@ def train_painting(style: str | os.PathLike, output: str | os.PathLike | None = 
     r = find_recipe(recipe, device)
     given = {"task": "style", "style": str(style), "output": str(output) if output else None,
              "data": str(data) if data else None, "time_budget": minutes * 60 if minutes else None, "device": device,
-             "overwrite": overwrite,
-             "progress": progress, "val_every": 0, **settings}  # fmt: skip
-    flat = fill_in(given, r, say)
-    if install:
-        from ..modelfile import install_model
-
-        install_model(flat["output"], overwrite=overwrite, check_only=True)
-    announce(r, flat, say)
-    opts = TrainOptions.from_dict(flat)
-    path = train(opts)
+             "overwrite": overwrite, "progress": progress, "val_every": 0, **settings}  # fmt: skip
+    opts = TrainOptions.from_dict(fill_in(given, r, say))
+    path = train_usable(opts, r, install=install, overwrite=overwrite, show_preview=show_preview, say=say)
     if path is None:
         raise PerceptaError("training ended without a model")
-    finish(path, str(style), install=install, overwrite=overwrite, show_preview=show_preview, say=say)
     return path
 
 

@@ -17,7 +17,7 @@ recipe's value; a recipe only fills in what was not given.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +50,6 @@ class Recipe:
     init_from: Path | None = None  # warm start
     margin: int = 0  # reflection margin the saved model runs behind (weights trained without it)
     typical: str = ""  # measured speed, for the expected time
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def _quick() -> Recipe:
