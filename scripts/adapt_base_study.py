@@ -12,6 +12,8 @@ authors' own instance-norm model's output:
 - ``wave``: the bundled ``wave`` model;
 - ``multi``: a base trained across the five public-domain paintings (iteration i's style target is painting
   i mod 5), warm-started from ``wave``, ``--base-iters`` iterations (600: 15.5 minutes, once);
+- ``multi5``: the same with 5 residual blocks (a larger receptive field and more capacity), warm-started from
+  ``multi`` deepened: the two new blocks start as the identity;
 - ``scratch``: no warm start (the control).
 
 Everything goes to ``~/.cache/percepta-train/adapt/`` (resumable: finished stages are skipped).
@@ -22,9 +24,12 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from style_levers import Measure  # chicago at 510 px, scored as percepta eval style scores (scripts/)
+
+from percepta.arch import style_arch
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
@@ -57,29 +62,79 @@ from scratch paints only fine texture for the first few hundred iterations) and 
 """
 
 
-def multi_base(iters: int) -> Path:
-    """The base trained across the five public-domain paintings (resumable)."""
-    from percepta.train import train_resumable
-    from percepta.train.recipes import PUBLIC_DOMAIN, base_options
+def deepened(src: Path, blocks: int) -> Path:
+    """``src``'s network with ``blocks`` residual blocks: the new ones follow the old ones and start as the
+    identity (their last norm's scale and shift zero), so the deeper network begins where ``src`` was."""
+    import torch
 
-    out = WORK / f"multi-base-it{iters}.safetensors"
+    from percepta.modelfile import load_model, save_model
+    from percepta.nets import ResidualBlock, TransformNet
+
+    out = WORK / f"{src.stem}-deepened{blocks}.safetensors"
+    if out.is_file():
+        return out
+    old = load_model(src).net
+    config = replace(old.config, arch=style_arch(blocks))
+    net = TransformNet(config)
+    old_blocks = [m for m in old.body if isinstance(m, ResidualBlock)]
+    new_blocks = [m for m in net.body if isinstance(m, ResidualBlock)]
+    rest_old = [m for m in old.body if not isinstance(m, ResidualBlock)]
+    rest_new = [m for m in net.body if not isinstance(m, ResidualBlock)]
+    with torch.no_grad():
+        for a, b in zip(rest_old + old_blocks, rest_new + new_blocks):
+            b.load_state_dict(a.state_dict())
+        for b in new_blocks[len(old_blocks) :]:
+            torch.nn.init.zeros_(b.body[-1].weight), torch.nn.init.zeros_(b.body[-1].bias)
+    return save_model(out, net, {"deepened_from": src.name}, graphs=False)
+
+
+def multi_base(iters: int, blocks: int = 3) -> Path:
+    """The base trained across the five public-domain paintings (resumable); with more ``blocks`` than the
+    quick recipe's 3, warm-started from the 3-block base deepened (:func:`deepened`)."""
+    from percepta.train import train_resumable
+    from percepta.train.recipes import PUBLIC_DOMAIN, base_options, recipe
+
+    net, init = recipe("quick").net, ROOT / "src/percepta/models/wave.safetensors"
+    if blocks != 3:
+        net, init = replace(net, arch=style_arch(blocks)), deepened(multi_base(iters), blocks)
+    out = WORK / f"multi{'' if blocks == 3 else blocks}-base-it{iters}.safetensors"
     styles = [str(DATA / "styles" / f"{p}.jpg") for p in PUBLIC_DOMAIN]
-    opts = base_options(str(out), styles, iters, init_from=str(ROOT / "src/percepta/models/wave.safetensors"))
+    opts = base_options(str(out), styles, iters, init_from=str(init), net=net)
     return train_resumable(opts) or out
 
 
-def run(base: str, init: str | None, painting: str, stages: list[int], measure: Measure, done: set) -> None:
+def run(
+    base: str,
+    init: str | None,
+    painting: str,
+    stages: list[int],
+    measure: Measure,
+    done: set,
+    style_weight: float | None = None,
+    amp: str | None = None,
+    net=None,
+) -> None:
+    """Train ``painting`` from ``init`` through ``stages``; a ``style_weight`` or ``amp`` other than the recipe's
+    is part of the row's label (``multi x3 bf16``: three times the recipe's weight, in bf16)."""
     from percepta.infer import stylize
     from percepta.modelfile import load_model
+    from percepta.runtime import mixed_precision
     from percepta.train import resumed_options, train
-    from percepta.train.recipes import quick_options
+    from percepta.train.recipes import quick_options, recipe
 
-    ckpt = WORK / painting / f"{base}.ckpt"
+    loss = recipe("quick").loss
+    if style_weight is not None and style_weight != loss.style:
+        base, loss = f"{base} x{style_weight / loss.style:g}", replace(loss, style=style_weight)
+    amp = amp or recipe("quick").amp
+    if mixed_precision(amp) != "off":  # the rows before mixed precision were fp32 and unlabelled
+        base = f"{base} {mixed_precision(amp)}"
+    ckpt = WORK / painting / f"{base.replace(' ', '-')}.ckpt"
     for iters in stages:
         if (base, painting, iters) in done:
             continue
-        out = WORK / painting / f"{base}-it{iters}.safetensors"
-        opts = quick_options(str(DATA / "styles" / f"{painting}.jpg"), str(out), init_from=init, iters=iters)
+        out = WORK / painting / f"{base.replace(' ', '-')}-it{iters}.safetensors"
+        opts = quick_options(str(DATA / "styles" / f"{painting}.jpg"), str(out), init_from=init, iters=iters,
+                             loss=loss, amp=amp, net=net)  # fmt: skip
         opts.checkpoint, opts.overwrite, opts.progress = str(ckpt), True, False
         resume = ckpt if ckpt.is_file() else None
         if resume is not None:
@@ -88,7 +143,7 @@ def run(base: str, init: str | None, painting: str, stages: list[int], measure: 
         train(opts, resume=resume)
         model = load_model(out)
         output = stylize(measure.photo, model)
-        output.save(WORK / painting / f"{base}-it{iters}.png")
+        output.save(WORK / painting / f"{base.replace(' ', '-')}-it{iters}.png")
         row = {"base": base, "painting": painting, "iters": iters, "stage_s": round(time.perf_counter() - t0, 1),
                "train_s": model.meta.get("train_seconds"), **measure(output)}  # fmt: skip
         print(json.dumps(row), flush=True)
@@ -125,6 +180,8 @@ def main() -> None:
     ap.add_argument("--bases", default="wave,multi,scratch")
     ap.add_argument("--stages", default="100,200,300")
     ap.add_argument("--base-iters", type=int, default=600)
+    ap.add_argument("--style-weight", type=float, help="instead of the quick recipe's (rows say the multiple)")
+    ap.add_argument("--amp", help="instead of the quick recipe's (rows say which)")
     ap.add_argument("--table", action="store_true", help="write docs/adapt_base.md from the recorded results")
     args = ap.parse_args()
     if args.table:
@@ -148,9 +205,14 @@ def main() -> None:
                 f.write(json.dumps(row) + "\n")
         for base in args.bases.split(","):
             init = {"wave": str(ROOT / "src/percepta/models/wave.safetensors"), "scratch": None}.get(base)
-            if base == "multi":
-                init = str(multi_base(args.base_iters))
-            run(base, init, painting, stages, measure, done)
+            net = None
+            if base.startswith("multi"):  # multi: the quick recipe's 3 blocks; multi5: 5 blocks, and so on
+                from percepta.train.recipes import recipe
+
+                blocks = int(base[5:] or 3)
+                init = str(multi_base(args.base_iters, blocks))
+                net = replace(recipe("quick").net, arch=style_arch(blocks))
+            run(base, init, painting, stages, measure, done, args.style_weight, args.amp, net)
 
 
 if __name__ == "__main__":

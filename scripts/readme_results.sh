@@ -44,7 +44,7 @@ if [[ $part == all || $part == video ]]; then
   $PY benchmarks/video_throughput.py --out docs/video.md                 # frames/s at 640x360, flicker
 fi
 if [[ $part == all || $part == style ]]; then
-  $PY scripts/style_eval_table.py --out docs/style_eval.md               # every style model vs the authors'
+  $PY scripts/style_eval_table.py --paste   # every style model vs the authors' (docs/style_eval.md, results.md, README)
 fi
 if [[ $part == all || $part == cards ]]; then
   $PY -m percepta models --bundled --markdown > docs/model_cards.md

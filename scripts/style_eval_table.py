@@ -5,12 +5,15 @@
 For each painting with both a model (bundled, or ``--models-dir/NAME.safetensors`` and ``NAME-fast``) and
 an output of the authors' released model in ``reference/``, `percepta eval style` at 510 px (the authors'
 output size): content loss and style ratio, lower is better for both; "Pareto" says whether our model is
-equal or better on both numbers than the authors' output.
+equal or better on both numbers than the authors' output; change and motif scale (``percepta.lookmetrics``:
+how bold and how large the painting's marks are), each also as a multiple of the authors' (issue 23's target:
+at least 0.85x).
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 from pathlib import Path
 
 from percepta.evaluate import evaluate_style
@@ -28,6 +31,27 @@ REFERENCES = {
 }
 
 
+def paste(path: Path, marker: str, text: str) -> None:
+    """Put ``text`` between ``<!-- marker -->`` and ``<!-- /marker -->`` in ``path`` (which must have them)."""
+    old = path.read_text()
+    marked = re.compile(rf"<!-- {marker} -->.*<!-- /{marker} -->", re.S)
+    if not marked.search(old):
+        raise SystemExit(f"{path}: no <!-- {marker} --> ... <!-- /{marker} --> block to paste into")
+    with atomic_write(path) as fh:
+        fh.write(marked.sub(lambda _: f"<!-- {marker} -->\n{text}<!-- /{marker} -->", old).encode())
+
+
+def compact(rows: list[tuple[str, object, object]]) -> str:
+    """The README's table: each full model beside the authors' output for its painting, the four numbers."""
+    out = ["| painting | content loss (lower: more of the photo) | style ratio (lower: closer Grams) | change "
+           "(higher: bolder) | motif scale (larger marks) |", "|---|---|---|---|---|"]  # fmt: skip
+    for painting, ours, authors in rows:
+        out.append(f"| {painting} | {ours.content:.3g} / {authors.content:.3g} | {ours.style_ratio:.3g} / "
+                   f"{authors.style_ratio:.3g} | {ours.change:.3f} / {authors.change:.3f} | "
+                   f"{ours.motif_scale:.1f} / {authors.motif_scale:.1f} px |")  # fmt: skip
+    return "\n".join(out) + "\n"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
@@ -35,10 +59,16 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=510)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "style_eval.md")
+    parser.add_argument(
+        "--paste",
+        action="store_true",
+        help="also paste the table into docs/results.md, the full models' into README.md",
+    )
     args = parser.parse_args()
     installed = available_models()
-    lines = ["| painting | model | content loss | style ratio | Pareto-equal or better than the authors' |",
-             "|---|---|---:|---:|---|"]  # fmt: skip
+    lines = ["| painting | model | content loss | style ratio | Pareto-equal or better than the authors' | change | "
+             "motif scale (px) |", "|---|---|---:|---:|---|---:|---:|"]  # fmt: skip
+    full = []
     for painting, reference in REFERENCES.items():
         if args.models_dir:
             candidates = [args.models_dir / f"{name}.safetensors" for name in (painting, f"{painting}-fast")]
@@ -52,18 +82,27 @@ def main() -> None:
                                 device=args.device)  # fmt: skip
         authors, *ours = report.summary
         lines.append(f"| {painting} | authors' ({reference.split('/')[0]}) | {authors.content:.3g} | "
-                     f"{authors.style_ratio:.3g} | |")  # fmt: skip
+                     f"{authors.style_ratio:.3g} | | {authors.change:.3f} | {authors.motif_scale:.1f} |")  # fmt: skip
         for score, path in zip(ours, models):
             verdict = "yes" if score.pareto_equal_or_better(authors) else "no"
-            lines.append(f"| {painting} | `{path.stem}` | {score.content:.3g} | {score.style_ratio:.3g} | {verdict} |")
+            lines.append(f"| {painting} | `{path.stem}` | {score.content:.3g} | {score.style_ratio:.3g} | {verdict} | "
+                         f"{score.change:.3f} ({score.change / authors.change:.2f}x) | {score.motif_scale:.1f} "
+                         f"({score.motif_scale / authors.motif_scale:.2f}x) |")  # fmt: skip
+            if path.stem == painting:
+                full.append((painting, score, authors))
         print("\n".join(lines[-1 - len(ours) :]), flush=True)
     text = (
         f"`percepta eval style` on chicago.jpg at {args.size} px (longer side), the painting at 512 px; "
-        "lower is better for both numbers (`python scripts/style_eval_table.py`).\n\n"
+        "lower is better for content loss and style ratio; change (RMS luminance difference from the photo) and "
+        "motif scale (the luminance's energy-weighted wavelength) say how bold and how large the painting's marks "
+        "are, here also as multiples of the authors' (`python scripts/style_eval_table.py`).\n\n"
     )
     text += "\n".join(lines) + "\n"
     with atomic_write(args.out) as fh:
         fh.write(text.encode())
+    if args.paste:
+        paste(ROOT / "docs" / "results.md", "style_eval", text)
+        paste(ROOT / "README.md", "style_eval", compact(full))
     print(text)
 
 

@@ -151,7 +151,7 @@ def test_resume_names_the_hyper_parameters_it_ignores() -> None:
     argv = ["train", "style", "--resume", "m.ckpt", "--style-weight", "1e-4", "--size=128", "--iters", "9",
             "--data", "photos", "-o", "m.safetensors", "--device", "cpu"]  # fmt: skip
     assert ignored_by_resume(argv) == ["--size", "--style-weight"]
-    assert ignored_by_resume(["train", "style", "--resume", "m.ckpt", "-o", "m.safetensors"]) == []
+    assert ignored_by_resume(["train", "style", "--resume", "m.ckpt", "-o", "m.safetensors", "--amp", "off"]) == []
 
 
 def test_train_options_come_from_the_one_flat_mapping() -> None:

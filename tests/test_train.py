@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import math
 import os
 import shutil
 import signal
@@ -169,9 +170,10 @@ def test_ctrl_c_saves_checkpoint_and_exits_cleanly(photo_dir, tmp_path) -> None:
 
 
 def test_torchrun_two_processes_match_one(photo_dir, tmp_path) -> None:
-    """DDP over 2 CPU processes (gloo) on the same global batch gives the 1-process weights."""
+    """DDP over 2 CPU processes (gloo) on the same global batch gives the 1-process weights (in fp32: bf16's
+    rounding, which ``--amp auto`` picks on a CPU with AMX, differs between one and two processes' batches)."""
     single, double = tmp_path / "one.safetensors", tmp_path / "two.safetensors"
-    subprocess.run(_cli(photo_dir, single, 3), check=True, env=_env(), capture_output=True, timeout=600)
+    subprocess.run(_cli(photo_dir, single, 3, "--amp", "off"), check=True, env=_env(), capture_output=True, timeout=600)
     done = subprocess.run(
         [
             sys.executable,
@@ -182,7 +184,7 @@ def test_torchrun_two_processes_match_one(photo_dir, tmp_path) -> None:
             "2",
             "-m",
             "percepta",
-            *_cli(photo_dir, double, 3)[3:],
+            *_cli(photo_dir, double, 3, "--amp", "off")[3:],
         ],
         env={**_env(), "TMPDIR": str(tmp_path)},  # torchelastic's own temporary folders go with the test's
         capture_output=True,
@@ -280,6 +282,31 @@ def test_mixed_precision_step_matches_fp32(photo_dir, tmp_path, amp: str) -> Non
         assert b == pytest.approx(a, rel=0.05), (term, a, b)
     assert all(torch.isfinite(torch.tensor(float(r["total"]))) for r in first[amp])
     assert load_model(mixed).meta["options"]["amp"] == amp
+
+
+def test_amp_auto_is_bf16_channels_last_only_on_a_cpu_with_amx(photo_dir, tmp_path, monkeypatch) -> None:
+    """``--amp auto`` (the CPU recipes'): bf16 in the channels-last layout where the CPU has AMX bf16 units,
+    fp32 where it has not and on a GPU; explicit values are kept. A run with it trains with finite losses and
+    records ``auto``; a resumed run given ``--amp`` takes this call's value (how fast, not what it learns)."""
+    from percepta.runtime import mixed_precision
+    from percepta.train.loop import _Step
+
+    net, loss = torch.nn.Conv2d(3, 3, 1), torch.nn.Identity()
+    for amx, expected in ((True, torch.bfloat16), (False, None)):
+        monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda amx=amx: amx)
+        step = _Step(net, loss, None, "auto", torch.device("cpu"))
+        assert step.dtype is expected and step.channels_last == amx
+        assert mixed_precision("auto", "cuda:0") == "off" and mixed_precision("fp16", "cpu") == "fp16"
+    monkeypatch.undo()
+    path = train(_opts(photo_dir, tmp_path / "auto.safetensors", iters=2, val_every=0, amp="auto"))
+    rows = _csv(tmp_path / "auto-training" / "losses.csv")
+    assert len(rows) == 2 and all(math.isfinite(float(r["total"])) for r in rows)
+    assert load_model(path).meta["options"]["amp"] == "auto"
+    from percepta.train.loop import resumed_options
+
+    opts = _opts(photo_dir, tmp_path / "more.safetensors", iters=3, val_every=0)
+    assert resumed_options(tmp_path / "auto.ckpt", opts).amp == "auto"
+    assert resumed_options(tmp_path / "auto.ckpt", opts, amp="off").amp == "off"
 
 
 def test_distillation_targets_the_teachers_output(photo_dir, tmp_path) -> None:

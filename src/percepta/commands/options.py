@@ -11,6 +11,7 @@ from typing import Any
 from .. import hyperparams as hp
 from ..arch import EDGE_MARGIN  # noqa: F401 -- the train command's default teacher margin
 from ..limits import STYLE_SCALES
+from ..runtime import AMP_MODES
 
 PAPER = hp.LossWeights()
 
@@ -211,9 +212,9 @@ def add_train_options(p: argparse.ArgumentParser, recipe: bool = False) -> None:
     )
     g.add_argument("--half", action="store_true", help="store the final weights as fp16 (half the size)")
     g.add_argument("--overwrite", action="store_true", help="replace an existing model file at OUTPUT")
-    g.add_argument("--amp", choices=("off", "bf16", "fp16"), default="off",
+    g.add_argument("--amp", choices=AMP_MODES, default=None if recipe else "off",
                    help="mixed precision: the networks in bf16 or fp16 (with a gradient scaler), the loss terms in "
-                        "fp32; for GPUs (paper: fp32)")  # fmt: skip
+                        f"fp32; auto: bf16 on a CPU with AMX, else off ({by_recipe}off)")  # fmt: skip
     g.add_argument(
         "--time-budget",
         type=duration,

@@ -16,7 +16,7 @@ TORCH = True
 #: flags that say where and how long a run goes, not what it learns: ``--resume`` takes them from this call
 PLACES = frozenset({"--data", "-o", "--output", "--checkpoint", "--resume", "--device", "--iters", "--overwrite",
                     "--time-budget", "--minutes", "--checkpoint-every", "--val-every", "--val-images", "--half",
-                    "--install", "--preview", "--no-preview", "--recipe"})  # fmt: skip
+                    "--install", "--preview", "--no-preview", "--recipe", "--amp"})  # fmt: skip
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -122,7 +122,8 @@ def run(args: argparse.Namespace) -> None:
 
     opts = train_options(args, say)
     if args.resume:  # the checkpoint's hyper-parameters; this call's places, device (and --iters if given)
-        opts = resumed_options(args.resume, opts, keep=() if args.iters else ("iters",))
+        amp = {"amp": opts.amp} if "--amp" in getattr(args, "argv", []) else {}  # how fast, not what it learns
+        opts = resumed_options(args.resume, opts, keep=() if args.iters else ("iters",), **amp)
         if opts.task != args.task:
             raise PerceptaError(f"{args.resume} is a {opts.task} training checkpoint; resume it with train {opts.task}")
         ignored = ignored_by_resume(getattr(args, "argv", []))

@@ -35,7 +35,7 @@ from ..image import load_rgb, resize_long_side, to_tensor
 from ..losses import LossTerms, PerceptualLoss
 from ..modelfile import SUFFIX, load_model, save_model
 from ..nets import TransformNet
-from ..runtime import check_device, tune_allocator
+from ..runtime import check_device, mixed_precision, tune_allocator
 from .checkpoint import load_checkpoint, options_from_checkpoint, save_checkpoint
 from .distributed import Distributed
 from .log import LossLog, save_validation, validation_inputs
@@ -187,17 +187,20 @@ def _hours(seconds: float) -> str:
 
 
 class _Step:
-    """One optimisation step, in fp32 or mixed precision (autocast; fp16 with a gradient scaler).
+    """One optimisation step, in fp32 or mixed precision (autocast; fp16 with a gradient scaler; ``auto``:
+    :func:`percepta.runtime.mixed_precision`).
 
-    On CUDA the network and the loss network run channels-last, the layout cuDNN's fastest kernels use.
+    On CUDA, and in bf16 on a CPU, the network and the loss network run channels-last, the layout cuDNN's and
+    oneDNN's fastest kernels use (on a CPU in fp32 it gains nothing: ``benchmarks/train_step.py``).
     """
 
     def __init__(self, model: torch.nn.Module, loss: PerceptualLoss, optimizer: torch.optim.Optimizer, amp: str,
                  device: torch.device) -> None:  # fmt: skip
         self.model, self.loss, self.optimizer, self.device = model, loss, optimizer, device
+        amp = mixed_precision(amp, device.type)
         self.dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(amp)
         self.scaler = torch.amp.GradScaler(device.type) if amp == "fp16" else None
-        self.channels_last = device.type == "cuda"
+        self.channels_last = device.type == "cuda" or self.dtype is torch.bfloat16
         if self.channels_last:
             model.to(memory_format=torch.channels_last)
             loss.to(memory_format=torch.channels_last)

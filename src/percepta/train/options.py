@@ -18,6 +18,7 @@ from typing import Any, Literal
 from .. import hyperparams as hp
 from ..arch import EDGE_MARGIN, NetConfig
 from ..hyperparams import LossWeights
+from ..runtime import AMP_MODES
 
 Task = Literal["style", "sr"]
 
@@ -53,7 +54,7 @@ class TrainOptions:
     teacher_margin: int = EDGE_MARGIN  # the teacher runs behind this reflection margin (its edge lines untaught)
     half: bool = False  # store the final model's weights as fp16
     margin: int = 0  # the saved model runs behind this reflection margin (NetConfig.margin; weights trained without)
-    amp: Literal["off", "bf16", "fp16"] = "off"  # mixed precision (fp16 with a gradient scaler); paper: fp32
+    amp: Literal["auto", "off", "bf16", "fp16"] = "off"  # mixed precision (fp16 with a gradient scaler); paper: fp32
     overwrite: bool = False  # replace an existing model file at ``output``
     device: str = "cpu"
     progress: bool = True
@@ -71,8 +72,8 @@ class TrainOptions:
             self.loss = LossWeights() if style else LossWeights.super_resolution("feat")
         elif isinstance(self.loss, dict):
             self.loss = LossWeights(**self.loss)
-        if self.amp not in ("off", "bf16", "fp16"):
-            raise ValueError(f"amp must be off, bf16 or fp16, not {self.amp!r}")
+        if self.amp not in AMP_MODES:
+            raise ValueError(f"amp must be one of {', '.join(AMP_MODES)}, not {self.amp!r}")
         if self.teacher and self.task != "style":
             raise ValueError("a teacher model distils style networks only")
         if self.net.task != self.task:

@@ -50,6 +50,7 @@ class Recipe:
     init_from: Path | None = None  # warm start
     margin: int = 0  # reflection margin the saved model runs behind (weights trained without it)
     typical: str = ""  # measured speed, for the expected time
+    amp: str = "off"  # mixed precision (``auto``: bf16 on a CPU with AMX, percepta.runtime.mixed_precision)
 
 
 def _quick() -> Recipe:
@@ -58,7 +59,7 @@ def _quick() -> Recipe:
         "warm start from the multi-painting base, 128 px crops, the painting at 256 px, half-width network",
         size=128, style_size=256, net=NetConfig.style("instance", "resize", width=0.5, blocks=3),
         loss=LossWeights(style=5e-5), iters=5000, minutes=10.0, init_from=QUICK_BASE, margin=EDGE_MARGIN,
-        typical="about 1-2 s per iteration on a 2-core CPU",
+        typical="about 1-2 s per iteration on a 2-core CPU", amp="auto",
     )  # fmt: skip
 
 
@@ -68,7 +69,7 @@ def _cpu() -> Recipe:
         "from scratch, half width with 5 residual blocks, the authors' loss form, 128 px crops, painting at 512 px",
         size=128, style_size=512, net=NetConfig.style("instance", "resize", width=0.5, blocks=5),
         loss=LossWeights(content=1.0, style=5.0, tv=20.0, gram_reduction="mean"), iters=3000,
-        margin=EDGE_MARGIN, typical="about 2 s per iteration on a 2-core CPU (1.5-2 hours)",
+        margin=EDGE_MARGIN, typical="about 2 s per iteration on a 2-core CPU (1.5-2 hours)", amp="auto",
     )  # fmt: skip
 
 
@@ -93,20 +94,22 @@ def recipe(name: str, device: str = "cpu") -> Recipe:
 
 
 def quick_options(style: str, output: str, *, init_from: str | None = None, iters: int | None = None,
-                  data: str | None = None, **overrides: Any) -> Any:  # fmt: skip
+                  data: str | None = None, loss: LossWeights | None = None, net: NetConfig | None = None,
+                  **overrides: Any) -> Any:  # fmt: skip
     """``TrainOptions`` of the ``quick`` recipe for one painting (a study's fixed-length runs: no time budget)."""
     from .options import TrainOptions
 
     r = recipe("quick")
     return TrainOptions(
-        "style", data or str(BUNDLED_PHOTOS), output, style=style, net=r.net, loss=r.loss, size=r.size,
+        "style", data or str(BUNDLED_PHOTOS), output, style=style, net=net or r.net, loss=loss or r.loss, size=r.size,
         style_size=r.style_size, iters=iters or r.iters, init_from=init_from, margin=r.margin, val_every=0,
-        checkpoint_every=50, half=True, **overrides,
+        checkpoint_every=50, half=True, **{"amp": r.amp, **overrides},
     )  # fmt: skip
 
 
-def base_options(output: str, styles: list[str], iters: int, *, init_from: str | None = None) -> Any:
-    """``TrainOptions`` of the multi-painting base (:data:`QUICK_BASE`): the ``quick`` recipe's network and loss,
-    each iteration the next painting's style target."""
-    opts = quick_options(styles[0], output, init_from=init_from, iters=iters, more_styles=tuple(styles[1:]))
+def base_options(output: str, styles: list[str], iters: int, *, init_from: str | None = None,
+                 net: NetConfig | None = None) -> Any:  # fmt: skip
+    """``TrainOptions`` of the multi-painting base (:data:`QUICK_BASE`): the ``quick`` recipe's network (or
+    ``net``) and loss, each iteration the next painting's style target."""
+    opts = quick_options(styles[0], output, init_from=init_from, iters=iters, net=net, more_styles=tuple(styles[1:]))
     return replace(opts, margin=0, extra_meta={"recipe": "quick base: iteration i's painting is i mod K"})
