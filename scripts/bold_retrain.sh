@@ -25,6 +25,6 @@ for spec in "wave 1 5 20 512" "starry_night 1 3 2 512" "composition_vii 1 5 0.2 
       --data "$DATA/photos" -o "$out" --checkpoint "$W/$1.ckpt" --checkpoint-every 50 --val-every 0 \
       --iters "$iters" --half "${resume[@]}" --size 128 --style-size "$5" --width 0.5 --blocks 5 \
       --norm instance --upsample resize --content-weight "$2" --style-weight "$3" --tv-weight "$4" \
-      --gram-reduction mean --recipe cpu --amp auto --no-preview || break
+      --gram-reduction mean --recipe cpu --amp auto --no-preview || exit  # stopped or failed: the checkpoint stays
   done
 done
