@@ -128,28 +128,35 @@ def run(
     style_weight: float | None = None,
     amp: str | None = None,
     net=None,
+    style_size: int | None = None,
 ) -> None:
-    """Train ``painting`` from ``init`` through ``stages``; a ``style_weight`` or ``amp`` other than the recipe's
-    is part of the row's label (``multi x3 bf16``: three times the recipe's weight, in bf16)."""
+    """Train ``painting`` from ``init`` through ``stages``; a ``style_weight``, ``amp`` or ``style_size`` other
+    than the first recipe's is part of the row's label (``multi x3 bf16 s320``: three times its weight, in bf16,
+    the painting at 320 px)."""
     from percepta.infer import stylize
     from percepta.modelfile import load_model
     from percepta.runtime import mixed_precision
     from percepta.train import resumed_options, train
-    from percepta.train.recipes import quick_options, recipe
+    from percepta.train.recipes import BASE_STYLE_WEIGHT, quick_options, recipe
 
-    loss = recipe("quick").loss
-    if style_weight is not None and style_weight != loss.style:
-        base, loss = f"{base} x{style_weight / loss.style:g}", replace(loss, style=style_weight)
+    loss, first = recipe("quick").loss, BASE_STYLE_WEIGHT  # the rows' multiples: of the first quick weight
+    if style_weight is not None and style_weight != first:
+        base, loss = f"{base} x{style_weight / first:g}", replace(loss, style=style_weight)
+    elif style_weight is None and loss.style != first:
+        base = f"{base} x{loss.style / first:g}"
     amp = amp or recipe("quick").amp
     if mixed_precision(amp) != "off":  # the rows before mixed precision were fp32 and unlabelled
         base = f"{base} {mixed_precision(amp)}"
+    sizes = {"style_size": style_size} if style_size else {}
+    if style_size and style_size != recipe("quick").style_size:
+        base = f"{base} s{style_size}"
     ckpt = WORK / painting / f"{base.replace(' ', '-')}.ckpt"
     for iters in stages:
         if (base, painting, iters) in done:
             continue
         out = WORK / painting / f"{base.replace(' ', '-')}-it{iters}.safetensors"
         opts = quick_options(str(DATA / "styles" / f"{painting}.jpg"), str(out), init_from=init, iters=iters,
-                             loss=loss, amp=amp, net=net)  # fmt: skip
+                             loss=loss, amp=amp, net=net, **sizes)  # fmt: skip
         opts.checkpoint, opts.overwrite, opts.progress = str(ckpt), True, False
         resume = ckpt if ckpt.is_file() else None
         if resume is not None:
@@ -197,6 +204,7 @@ def main() -> None:
     ap.add_argument("--base-iters", type=int, default=600)
     ap.add_argument("--style-weight", type=float, help="instead of the quick recipe's (rows say the multiple)")
     ap.add_argument("--amp", help="instead of the quick recipe's (rows say which)")
+    ap.add_argument("--style-size", type=int, help="the painting's size instead of the quick recipe's")
     ap.add_argument("--table", action="store_true", help="write docs/adapt_base.md from the recorded results")
     args = ap.parse_args()
     if args.table:
@@ -227,7 +235,7 @@ def main() -> None:
                 blocks = int(base[5:] or 3)
                 init = str(multi_base(args.base_iters, blocks))
                 net = replace(recipe("quick").net, arch=style_arch(blocks))
-            run(base, init, painting, stages, measure, done, args.style_weight, args.amp, net)
+            run(base, init, painting, stages, measure, done, args.style_weight, args.amp, net, args.style_size)
 
 
 if __name__ == "__main__":

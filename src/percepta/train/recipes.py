@@ -36,6 +36,8 @@ QUICK_BASE = Path(__file__).resolve().parents[1] / "models" / "base" / "quick_ba
 #: the freely licensed photos training learns from when no ``--data`` folder is given (credits: CREDITS.md there)
 BUNDLED_PHOTOS = Path(__file__).resolve().parents[1] / "photos"
 RECIPES = ("auto", "quick", "cpu", "paper")
+#: the style weight :data:`QUICK_BASE` was trained at (the bundled models'; the quick recipe adapts at 3x it)
+BASE_STYLE_WEIGHT = 5e-5
 #: the paintings percepta ships models of (public domain); the quick recipe's base is trained on these only
 PUBLIC_DOMAIN = ("wave", "starry_night", "the_scream", "composition_vii", "udnie")
 
@@ -102,20 +104,22 @@ def recipe(name: str, device: str = "cpu") -> Recipe:
 def quick_options(style: str, output: str, *, init_from: str | None = None, iters: int | None = None,
                   data: str | None = None, loss: LossWeights | None = None, net: NetConfig | None = None,
                   **overrides: Any) -> Any:  # fmt: skip
-    """``TrainOptions`` of the ``quick`` recipe for one painting (a study's fixed-length runs: no time budget)."""
+    """``TrainOptions`` of the ``quick`` recipe for one painting (a study's fixed-length runs: no time budget);
+    ``overrides`` replace any of its fields."""
     from .options import TrainOptions
 
     r = recipe("quick")
-    return TrainOptions(
-        "style", data or str(BUNDLED_PHOTOS), output, style=style, net=net or r.net, loss=loss or r.loss, size=r.size,
-        style_size=r.style_size, iters=iters or r.iters, init_from=init_from, margin=r.margin, val_every=0,
-        checkpoint_every=50, half=True, **{"amp": r.amp, **overrides},
-    )  # fmt: skip
+    fields = dict(net=net or r.net, loss=loss or r.loss, size=r.size, style_size=r.style_size,
+                  iters=iters or r.iters, init_from=init_from, margin=r.margin, val_every=0, checkpoint_every=50,
+                  half=True, amp=r.amp)  # fmt: skip
+    return TrainOptions("style", data or str(BUNDLED_PHOTOS), output, style=style, **{**fields, **overrides})
 
 
 def base_options(output: str, styles: list[str], iters: int, *, init_from: str | None = None,
                  net: NetConfig | None = None) -> Any:  # fmt: skip
     """``TrainOptions`` of the multi-painting base (:data:`QUICK_BASE`): the ``quick`` recipe's network (or
     ``net``) and loss, each iteration the next painting's style target."""
-    opts = quick_options(styles[0], output, init_from=init_from, iters=iters, net=net, more_styles=tuple(styles[1:]))
+    loss = replace(recipe("quick").loss, style=BASE_STYLE_WEIGHT)
+    opts = quick_options(styles[0], output, init_from=init_from, iters=iters, net=net, loss=loss,
+                         more_styles=tuple(styles[1:]))  # fmt: skip
     return replace(opts, margin=0, extra_meta={"recipe": "quick base: iteration i's painting is i mod K"})
