@@ -73,9 +73,9 @@ AMP_MODES = ("auto", "off", "bf16", "fp16")
 
 def mixed_precision(amp: str, device: str = "cpu") -> str:
     """The precision a training run uses for ``--amp amp`` on ``device``: ``auto`` is bf16 on a CPU with AMX
-    bf16 tile units (the networks in bf16, channels-last; measured 2.1-2.5x the fp32 iterations per second on a
-    2-core Xeon by ``benchmarks/train_step.py``), otherwise ``off`` (fp32, the paper's; CPUs without AMX were not
-    measured, and on a GPU fp32 is already fast)."""
+    bf16 tile units (the networks in bf16, channels-last; 1.96-2.66x the fp32 steps per second on a 2-core Xeon,
+    the same losses: ``benchmarks/train_step.py``, docs/train_step.md), otherwise ``off`` (fp32, the paper's;
+    CPUs without AMX were not measured, and on a GPU fp32 is already fast)."""
     if amp != "auto":
         return amp
     import torch

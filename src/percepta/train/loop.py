@@ -191,7 +191,7 @@ class _Step:
     :func:`percepta.runtime.mixed_precision`).
 
     On CUDA, and in bf16 on a CPU, the network and the loss network run channels-last, the layout cuDNN's and
-    oneDNN's fastest kernels use (on a CPU in fp32 it gains nothing: ``benchmarks/train_step.py``).
+    oneDNN's fastest kernels use (on a CPU in fp32 it gains 0-17%: ``benchmarks/train_step.py``).
     """
 
     def __init__(self, model: torch.nn.Module, loss: PerceptualLoss, optimizer: torch.optim.Optimizer, amp: str,
