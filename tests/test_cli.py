@@ -152,6 +152,9 @@ def test_resume_names_the_hyper_parameters_it_ignores() -> None:
             "--data", "photos", "-o", "m.safetensors", "--device", "cpu"]  # fmt: skip
     assert ignored_by_resume(argv) == ["--size", "--style-weight"]
     assert ignored_by_resume(["train", "style", "--resume", "m.ckpt", "-o", "m.safetensors", "--amp", "off"]) == []
+    from percepta.commands.train import given_flags
+
+    assert "--amp" in given_flags(["train", "style", "--amp=bf16"])  # --resume applies it in either spelling
 
 
 def test_train_options_come_from_the_one_flat_mapping() -> None:

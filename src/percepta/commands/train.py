@@ -108,10 +108,14 @@ def train_options(args: argparse.Namespace, say=None) -> object:
     return TrainOptions.from_dict(flat)
 
 
+def given_flags(argv: list[str]) -> set[str]:
+    """The flags written in ``argv`` (``--amp=off`` as ``--amp``)."""
+    return {a.split("=", 1)[0] for a in argv if a.startswith("-") and a != "-"}
+
+
 def ignored_by_resume(argv: list[str]) -> list[str]:
     """The hyper-parameter flags in ``argv`` that ``--resume`` overrides with the checkpoint's own."""
-    flags = [a.split("=", 1)[0] for a in argv if a.startswith("-") and a != "-"]
-    return sorted({f for f in flags if f not in PLACES and f.startswith("--")})
+    return sorted({f for f in given_flags(argv) if f not in PLACES and f.startswith("--")})
 
 
 def run(args: argparse.Namespace) -> None:
@@ -122,7 +126,7 @@ def run(args: argparse.Namespace) -> None:
 
     opts = train_options(args, say)
     if args.resume:  # the checkpoint's hyper-parameters; this call's places, device (and --iters if given)
-        amp = {"amp": opts.amp} if "--amp" in getattr(args, "argv", []) else {}  # how fast, not what it learns
+        amp = {"amp": opts.amp} if "--amp" in given_flags(getattr(args, "argv", [])) else {}  # speed, not learning
         opts = resumed_options(args.resume, opts, keep=() if args.iters else ("iters",), **amp)
         if opts.task != args.task:
             raise PerceptaError(f"{args.resume} is a {opts.task} training checkpoint; resume it with train {opts.task}")
