@@ -62,6 +62,13 @@ LEVERS: dict[str, tuple[str | None, str, dict]] = {
     "full_net_frobenius": ("painting512", "the paper's network on our Frobenius loss (style 2e-4, TV 1)",
                            {"net": {"width": 1.0, "blocks": 5}}),
     "crop256": ("authors_loss", "256 px crops (the paper's)", {"size": 256}),
+    "eccv16": ("authors_loss", "the authors' eccv16 wave as the paper trains it: the full network (full width, "
+               "5 blocks), batch norm, transposed convolutions, 256 px crops",
+               {"size": 256, "net": {"width": 1.0, "blocks": 5, "norm": "batch", "upsample": "transpose"}}),
+    "painting768": ("blocks5", "the painting at 768 px (1.5x the authors' 512: its motifs 1.5x larger in pixels)",
+                    {"style_size": 768}),
+    "scene256": ("blocks5", "the photos' shorter side at 256 px (the paper's scene scale), still 128 px crops",
+                 {"photo_size": 256}),
     "warm_start": ("authors_loss", "warm start from the bundled wave model", {"init": str(BUNDLED)}),
     # from the bundled model: past the first few hundred iterations, where every from-scratch run still
     # paints fine texture, so that a lever's own effect on the motifs shows in a short run
@@ -162,7 +169,9 @@ class Measure:
                 "style_ratio": ratio}  # fmt: skip
 
 
-def run_lever(name: str, stages: list[int], work: Path, images: Path, measure: Measure, done: set) -> list[dict]:
+def run_lever(
+    name: str, stages: list[int], work: Path, images: Path, measure: Measure, done: set, amp: str = "off"
+) -> list[dict]:
     """Train lever ``name`` through ``stages`` (iterations), measuring after each; skips stages in ``done``."""
     s = settings(name)
     shares = None
@@ -170,10 +179,12 @@ def run_lever(name: str, stages: list[int], work: Path, images: Path, measure: M
         shares = layer_shares(s["style_size"], s["loss"]["gram_reduction"])
         print(f"{name}: style layer multipliers by channel count {shares}", flush=True)
     with layer_shares_used(shares):
-        return _run_stages(name, s, stages, work, images, measure, done)
+        return _run_stages(name, s, stages, work, images, measure, done, amp)
 
 
-def _run_stages(name: str, s: dict, stages: list[int], work: Path, images: Path, measure: Measure, done: set) -> list:
+def _run_stages(
+    name: str, s: dict, stages: list[int], work: Path, images: Path, measure: Measure, done: set, amp: str
+) -> list:
     from percepta.arch import NetConfig
     from percepta.hyperparams import LossWeights
     from percepta.infer import stylize
@@ -188,9 +199,10 @@ def _run_stages(name: str, s: dict, stages: list[int], work: Path, images: Path,
         opts = TrainOptions(
             task="style", data=str(DATA / "photos"), output=str(work / name / f"it{iters}.safetensors"),
             style=str(DATA / "styles" / "wave.jpg"), size=s["size"], style_size=s["style_size"], batch_size=4,
-            lr=1e-3, iters=iters, loss=LossWeights(**s["loss"]), net=NetConfig.style(**s["net"]), seed=0,
+            photo_size=s.get("photo_size"), lr=1e-3, iters=iters, loss=LossWeights(**s["loss"]),
+            net=NetConfig.style(**s["net"]), seed=0,
             exclude=HELD_OUT, checkpoint=str(ckpt), checkpoint_every=50, val_every=0, init_from=s.get("init"),
-            overwrite=True, progress=False, extra_meta={"recipe": f"style_levers {name}"},
+            overwrite=True, progress=False, amp=amp, extra_meta={"recipe": f"style_levers {name}"},
         )  # fmt: skip
         resume = ckpt if ckpt.is_file() else None
         if resume is not None:
@@ -245,6 +257,12 @@ def main() -> None:
     parser.add_argument("--stages", default="100,200,300", help="iterations at which to measure")
     parser.add_argument("--work", type=Path, default=WORK)
     parser.add_argument("--images", type=Path, default=Path("/tmp/levers"))
+    parser.add_argument(
+        "--amp",
+        default="off",
+        help="mixed precision (auto: bf16 where the CPU has AMX, the "
+        "same numbers at equal iterations, docs/train_step.md; the table's first runs: off)",
+    )
     parser.add_argument("--list", action="store_true")
     parser.add_argument("--table", action="store_true")
     args = parser.parse_args()
@@ -267,7 +285,7 @@ def main() -> None:
     for name in args.runs.split(","):
         if name not in LEVERS:
             sys.exit(f"unknown lever {name!r}; --list shows them")
-        run_lever(name, stages, args.work, args.images, measure, done)
+        run_lever(name, stages, args.work, args.images, measure, done, args.amp)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ import pytest
 from .conftest import PHOTOS
 
 CHROMIUM = Path(os.environ.get("PERCEPTA_CHROMIUM", "/usr/bin/chromium"))
+PAINTING = Path(__file__).resolve().parents[1] / "src" / "percepta" / "examples" / "hokusai_great_wave.jpg"
 #: no network beyond the page, no first-run or update machinery, no GPU: a quiet, repeatable browser
 CHROMIUM_ARGS = [
     "--headless",
@@ -231,6 +232,27 @@ def test_phone_layout_shows_the_result(page) -> None:
         assert width <= 390, f"the page is {width} px wide on a 390 px phone"
     finally:
         page.set_viewport_size({"width": 1280, "height": 800})
+    assert not page.errors
+
+
+def test_the_training_panel_is_there(page) -> None:
+    """The "Train your own painting" panel: offered where the server can train, its controls present, Start
+    enabled once a painting is chosen (its name suggested from the file's). Nothing is trained here:
+    tests/test_serve_train.py trains for real."""
+    page.wait_for_function("() => !document.getElementById('train-panel').hidden")
+    page.click("#train-panel summary")
+    for control in ("#train-file", "#train-name", "#train-minutes", "#train-replace", "#train-go"):
+        assert page.is_visible(control), control
+    if page.get_attribute("#train-panel", "data-unavailable"):  # no PyTorch: disabled, saying why
+        assert page.is_disabled("#train-go") and "percepta[train]" in page.inner_text("#train-status")
+        return
+    assert page.get_attribute("#train-minutes", "max") == "30" and page.input_value("#train-minutes") == "10"
+    assert page.is_disabled("#train-go")
+    page.set_input_files("#train-file", str(PAINTING))
+    assert page.input_value("#train-name") == "hokusai_great_wave"
+    assert page.is_enabled("#train-go") and not page.is_visible("#train-cancel")
+    assert not page.is_visible("#train-progress")
+    page.click("#train-panel summary")  # folded away again
     assert not page.errors
 
 

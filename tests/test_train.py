@@ -98,6 +98,32 @@ def test_resume_gives_identical_weights(photo_dir, tmp_path) -> None:
     assert [int(r["iteration"]) for r in rows] == list(range(1, 7))
 
 
+def test_resume_applies_how_it_saves_as_given(photo_dir, tmp_path, capsys) -> None:
+    """``--resume`` with ``--half``, ``--checkpoint-every`` or ``--val-every`` runs with this call's values (they
+    are how the run saves, not what it learns), without the "ignored" warning; not given, the checkpoint's."""
+    from percepta.cli import main
+
+    out, ckpt = tmp_path / "r.safetensors", tmp_path / "r.ckpt"
+    assert main(_cli(photo_dir, out, 2)[3:]) == 0
+    assert {v.dtype for v in _stored(out)} == {torch.float32}
+    resume = ["--resume", str(ckpt), "--overwrite", "--iters", "3"]
+    assert main([*_cli(photo_dir, out, 3)[3:], *resume, "--half", "--checkpoint-every", "1"]) == 0
+    ignored = [line for line in capsys.readouterr().err.splitlines() if "ignored:" in line]
+    assert ignored and "--half" not in ignored[0] and "--checkpoint-every" not in ignored[0]  # --size etc. are
+    assert load_checkpoint(ckpt)["options"]["checkpoint_every"] == 1
+    assert {v.dtype for v in _stored(out)} == {torch.float16}
+    assert main(["train", "style", "--style", str(STYLES / "wave.jpg"), "--data", str(photo_dir), "-o", str(out),
+                 "--checkpoint", str(ckpt), *resume[:3], "--iters", "4", "--no-preview"]) == 0  # fmt: skip
+    assert load_checkpoint(ckpt)["options"]["checkpoint_every"] == 1 and load_checkpoint(ckpt)["iteration"] == 4
+
+
+def _stored(path: Path) -> list[torch.Tensor]:
+    """The floating-point tensors as the model file stores them."""
+    from safetensors.torch import load_file
+
+    return [v for v in load_file(path).values() if v.is_floating_point()]
+
+
 def test_bad_data_and_checkpoint(tmp_path) -> None:
     empty = tmp_path / "empty"
     empty.mkdir()
@@ -340,3 +366,21 @@ def test_distillation_teacher_runs_behind_its_reflection_margin(photo_dir, tmp_p
                      teacher=str(teacher), teacher_margin=margin, loss=pixel_only)  # fmt: skip
         first[margin] = float(_csv(Path(train(opts)).with_name(f"s{margin}-training") / "losses.csv")[0]["pixel"])
     assert first[8] == 0.0 and first[0] > 0, first
+
+
+def test_photo_size_shows_scenes_larger_in_the_same_crops(tmp_path) -> None:
+    """``photo_size``: each photo's shorter side is resized to it before the ``size`` crops are cut, so a crop
+    holds part of the scene (by default, ``size``: the whole shorter side, as the paper's 256 x 256 photos)."""
+    from PIL import Image
+
+    from percepta.data import PhotoBatches
+
+    ramp = torch.linspace(0, 255, 96).round().to(torch.uint8).repeat(96, 1)  # dark left, bright right
+    Image.fromarray(ramp.numpy()).convert("RGB").save(tmp_path / "ramp.png")
+    whole = PhotoBatches(tmp_path, 32, 32).crops(0, 4)
+    part = PhotoBatches(tmp_path, 32, 64).crops(0, 4)
+    assert whole.shape == part.shape == (4, 3, 32, 32)
+    span = lambda crops: float((crops[..., -1] - crops[..., 0]).abs().mean())  # noqa: E731
+    assert span(whole) > 0.9 and 0.4 < span(part) < 0.6  # the ramp's whole width, then half of it
+    with pytest.raises(ValueError, match="photo size"):
+        TrainOptions("style", "d", "m.safetensors", style="s.jpg", size=64, photo_size=32)

@@ -148,3 +148,25 @@ def test_server_stylises_in_the_light_install(tmp_path) -> None:
     assert reply.status_code == 200, reply.text
     assert Image.open(io.BytesIO(reply.content)).size == (80, 60)
     assert Image.open(io.BytesIO(frame)).size == (80, 60) and frame[:2] == b"\xff\xd8"
+
+
+@pytest.mark.skipif(HAS_TORCH, reason="the light install's answer: PyTorch is installed here")
+@pytest.mark.skipif(find_spec("fastapi") is None or find_spec("httpx") is None, reason="needs percepta[serve]")
+def test_server_says_training_needs_the_full_install() -> None:
+    """Training from the page needs PyTorch: the light install's server says so in one line, and which extra."""
+    import io
+
+    from fastapi.testclient import TestClient
+
+    from percepta.serve.app import ServeConfig, create_app
+
+    buffer = io.BytesIO()
+    Image.open(PHOTO).convert("RGB").resize((80, 60)).save(buffer, "PNG")
+    with TestClient(create_app(ServeConfig(preload=False))) as client:
+        info = client.get("/api/train").json()
+        reply = client.post("/api/train", files={"image": ("p.png", buffer.getvalue(), "image/png")},
+                            data={"name": "mine"})  # fmt: skip
+        limits = client.get("/api/models").json()["limits"]
+    assert info["enabled"] and not info["available"] and "percepta[train]" in info["reason"]
+    assert reply.status_code == 501 and "pip install 'percepta[train]'" in reply.json()["error"]
+    assert "\n" not in reply.json()["error"] and limits["train"] is False

@@ -9,7 +9,7 @@ from . import options as o
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("serve", help="a web page and HTTP API for stylize and upscale (needs percepta[serve])")
+    p = sub.add_parser("serve", help="a web page and HTTP API for stylize, upscale and training (percepta[serve])")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default %(default)s: this machine only)")
     p.add_argument("--port", type=int, default=8000, help="TCP port (default %(default)s)")
     p.add_argument("--workers", type=o.positive_int, default=1, help="images (and webcam streams) at once (default 1)")
@@ -21,6 +21,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-output-pixels", type=o.positive_int, default=4_000_000,
                    help="largest super-resolution result in pixels (default 4M)")  # fmt: skip
     p.add_argument("--max-connections", type=o.positive_int, default=128, help="open connections (default 128)")
+    p.add_argument("--no-train", dest="train", action="store_false",
+                   help="no training from the page (default: offered where PyTorch is installed)")  # fmt: skip
+    p.add_argument("--train-minutes-max", type=o.rate, default=30.0, metavar="N",
+                   help="longest training job a client may ask for, in minutes (default 30)")  # fmt: skip
+    p.add_argument("--train-threads", type=o.positive_int, default=1, metavar="N",
+                   help="PyTorch threads of a training job, which runs at a lower priority (default 1)")  # fmt: skip
     o.add_device(p)
 
 
@@ -38,5 +44,6 @@ def run(args: argparse.Namespace) -> None:
 
     config = ServeConfig(workers=args.workers, queue=args.queue, timeout=args.timeout, device=args.device,
                          max_upload_bytes=round(args.max_upload_mb * 2**20), max_pixels=args.max_pixels,
-                         max_side=args.max_side, max_output_pixels=args.max_output_pixels)  # fmt: skip
+                         max_side=args.max_side, max_output_pixels=args.max_output_pixels, train=args.train,
+                         train_minutes_max=args.train_minutes_max, train_threads=args.train_threads)  # fmt: skip
     serve(config, args.host, args.port, args.max_connections)

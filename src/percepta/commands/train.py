@@ -17,6 +17,10 @@ TORCH = True
 PLACES = frozenset({"--data", "-o", "--output", "--checkpoint", "--resume", "--device", "--iters", "--overwrite",
                     "--time-budget", "--minutes", "--checkpoint-every", "--val-every", "--val-images", "--half",
                     "--install", "--preview", "--no-preview", "--recipe", "--amp"})  # fmt: skip
+#: the places that are options of the run itself (how it runs and saves, not what it learns): given with
+#: ``--resume``, they replace the checkpoint's (the other places are always this call's: ``WHERE_AND_HOW_LONG``)
+RESUMED_AS_GIVEN = {"--amp": "amp", "--half": "half", "--checkpoint-every": "checkpoint_every",
+                    "--val-every": "val_every"}  # fmt: skip
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -49,6 +53,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "eval style numbers (default: on)")  # fmt: skip
     t.add_argument("--size", type=o.positive_int,
                    help=f"training crop size (default: the recipe's; paper {hp.STYLE_CROP})")  # fmt: skip
+    t.add_argument("--photo-size", type=o.positive_int, metavar="PX",
+                   help="resize each training photo's shorter side to PX before cropping (default: the crop "
+                        "size, the paper's whole 256 x 256 photos; larger shows scenes larger; not in the "
+                        "paper)")  # fmt: skip
     t.add_argument(
         "--style-size",
         type=o.positive_int,
@@ -126,8 +134,9 @@ def run(args: argparse.Namespace) -> None:
 
     opts = train_options(args, say)
     if args.resume:  # the checkpoint's hyper-parameters; this call's places, device (and --iters if given)
-        amp = {"amp": opts.amp} if "--amp" in given_flags(getattr(args, "argv", [])) else {}  # speed, not learning
-        opts = resumed_options(args.resume, opts, keep=() if args.iters else ("iters",), **amp)
+        given = given_flags(getattr(args, "argv", []))
+        as_given = {name: getattr(opts, name) for flag, name in RESUMED_AS_GIVEN.items() if flag in given}
+        opts = resumed_options(args.resume, opts, keep=() if args.iters else ("iters",), **as_given)
         if opts.task != args.task:
             raise PerceptaError(f"{args.resume} is a {opts.task} training checkpoint; resume it with train {opts.task}")
         ignored = ignored_by_resume(getattr(args, "argv", []))

@@ -10,6 +10,8 @@ Routes:
 - ``GET /api/models`` (the models found by name, with thumbnails of the paintings, and the server's limits),
   ``GET /api/models/{name}/thumbnail``, ``GET /healthz``;
 - ``WS /ws/webcam``: the live webcam stream (:mod:`percepta.serve.webcam`), at most ``workers`` at once;
+- ``POST /api/train``, ``GET /api/train[/{id}]``, ``DELETE /api/train/{id}``: a style model of an uploaded
+  painting, trained in a child process, one job at a time, then installed by name (:mod:`percepta.serve.training`);
 - ``GET /openapi.json`` and ``GET /docs``: the API's OpenAPI description, and a page rendering it (served
   by the package, unlike FastAPI's default docs pages, which load their scripts from a CDN).
 
@@ -43,6 +45,8 @@ from .middleware import BodyLimit, ShedWhenFull
 from .models import ModelCache
 from .pool import InferencePool
 from .routes import router
+from .training import TrainingJobs
+from .training import router as training_router
 from .webcam import Streams
 from .webcam import router as webcam_router
 
@@ -54,6 +58,7 @@ def create_app(config: ServeConfig | None = None) -> FastAPI:
     config = config or ServeConfig()
     models = ModelCache(config.device)
     pool = InferencePool(config.workers, config.queue)
+    training = TrainingJobs(config, models)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -61,6 +66,7 @@ def create_app(config: ServeConfig | None = None) -> FastAPI:
             await asyncio.get_running_loop().run_in_executor(None, models.preload)
         yield
         pool.shutdown()
+        await asyncio.get_running_loop().run_in_executor(None, training.shutdown)  # a training child stops too
 
     app = FastAPI(
         title="percepta",
@@ -69,7 +75,9 @@ def create_app(config: ServeConfig | None = None) -> FastAPI:
         description="Upload an image as multipart form data; get PNG or JPEG bytes back. Errors are JSON "
         '`{"error": "..."}`: 400 bad upload or option, 404 unknown model, 413 too many bytes or pixels, '
         "503 busy (see Retry-After), 504 timed out. The page's live webcam is a WebSocket, `/ws/webcam?model=NAME` "
-        "(JPEG frames in and out; at most one stream per worker).",
+        "(JPEG frames in and out; at most one stream per worker). `POST /api/train` trains a style model of an "
+        "uploaded painting in the background (one job at a time: 409 while one runs; 501 where the server cannot "
+        "train), installed under its name when done.",
         docs_url=None,
         redoc_url=None,
         lifespan=lifespan,
@@ -89,7 +97,7 @@ def create_app(config: ServeConfig | None = None) -> FastAPI:
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
-    app.state.config, app.state.models, app.state.pool = config, models, pool
+    app.state.config, app.state.models, app.state.pool, app.state.training = config, models, pool, training
     app.state.streams = Streams(config.workers)  # webcam streams: one per worker at most
     app.add_middleware(ShedWhenFull, pool=pool, paths=("/api/stylize", "/api/upscale"))
     app.add_middleware(BodyLimit, max_bytes=config.max_upload_bytes)  # added last: the outermost, checked first
@@ -112,6 +120,7 @@ def create_app(config: ServeConfig | None = None) -> FastAPI:
         return error_response(exc.status_code, str(exc.detail), getattr(exc, "headers", None))
 
     app.include_router(router)
+    app.include_router(training_router)
     app.include_router(webcam_router)
     return app
 
@@ -135,7 +144,8 @@ def serve(config: ServeConfig, host: str = "127.0.0.1", port: int = 8000, max_co
     if host not in ("127.0.0.1", "localhost", "::1"):
         print(
             f"percepta serve: listening on {host}, beyond this machine: put a reverse proxy with TLS, "
-            "a request size limit and authentication in front of it (see the README)",
+            "a request size limit and authentication in front of it (see the README)"
+            + ("; anyone who reaches it can start a training job (--no-train turns that off)" if config.train else ""),
             file=sys.stderr,
         )
     shown = f"[{host}]" if ":" in host else host

@@ -37,13 +37,21 @@ class ServeConfig:
     """Where the networks run: cpu, cuda, cuda:N or mps."""
     preload: bool = True
     """Load every model found by name at start-up (else each on its first request)."""
+    train: bool = True
+    """Offer training a style model from the page (``POST /api/train``) where PyTorch is installed."""
+    train_minutes_max: float = 30.0
+    """Longest training job a client may ask for, in minutes (the quick recipe's default is 10)."""
+    train_threads: int = 1
+    """PyTorch threads of a training job (which also runs at a lower priority than the server)."""
 
     def __post_init__(self) -> None:
-        for name in ("workers", "max_upload_bytes", "max_pixels", "max_side", "max_output_pixels"):
+        for name in ("workers", "max_upload_bytes", "max_pixels", "max_side", "max_output_pixels", "train_threads"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, not {getattr(self, name)}")
         if self.queue < 0 or not self.timeout > 0:
             raise ValueError(f"queue must be >= 0 and timeout > 0, not {self.queue} and {self.timeout}")
+        if not 0 < self.train_minutes_max < float("inf"):
+            raise ValueError(f"train_minutes_max must be a positive number, not {self.train_minutes_max}")
 
 
 class ApiError(Exception):
@@ -68,8 +76,10 @@ def errors_doc(*codes: int) -> dict[int | str, dict[str, Any]]:
     what = {
         400: "a bad upload or option",
         404: "no such model",
+        409: "a training job is running already (one at a time)",
         413: "too many bytes or pixels",
         503: "busy: every worker and queue slot is taken (see Retry-After)",
+        501: "training is not available on this server (turned off, or no PyTorch)",
         504: "not done within the timeout",
     }
     return {code: {"model": ErrorBody, "description": what[code]} for code in codes}

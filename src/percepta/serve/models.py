@@ -30,6 +30,12 @@ class ModelCache:
     def loaded(self, name: str) -> bool:
         return name in self._models
 
+    def forget(self, name: str) -> None:
+        """Drop ``name``'s loaded copy (and any note that it was broken): its file was replaced (a training job)."""
+        with self._lock:
+            self._models.pop(name, None)
+            self._broken.pop(name, None)
+
     def get(self, name: str, task: str) -> Any:
         """The loaded :class:`~percepta.modelfile.Model` ``name``; 404 if there is none, 400 if not a ``task`` one."""
         model = self._load(name)

@@ -120,7 +120,9 @@ async def api_models(request: Request) -> dict[str, Any]:
         summary["thumbnail"] = f"/api/models/{name}/thumbnail" if summary["task"] == "style" else None
         summary["loaded"] = request.app.state.models.loaded(name)
         listed.append(summary)
-    limits = {k: v for k, v in asdict(request.app.state.config).items() if k not in ("device", "preload")}
+    hidden = ("device", "preload", "train_threads")
+    limits = {k: v for k, v in asdict(request.app.state.config).items() if k not in hidden}
+    limits["train"] = request.app.state.training.available  # on, and PyTorch installed (GET /api/train: why not)
     return {"models": listed, "limits": limits}
 
 

@@ -61,9 +61,8 @@ def train(opts: TrainOptions, resume: str | os.PathLike | None = None) -> Path |
     net, loss, optimizer, start, elapsed, grams = _setup(opts, ctx.device, resume)
     step = _Step(ctx.wrap(net), loss, optimizer, opts.amp, ctx.device)
     teacher = _Teacher(opts.teacher, ctx.device, opts.teacher_margin) if opts.teacher else None
-    photos = PhotoBatches(
-        opts.data, opts.size, opts.size if opts.task == "style" else None, frozenset(opts.exclude), opts.seed
-    )
+    short_side = (opts.photo_size or opts.size) if opts.task == "style" else None
+    photos = PhotoBatches(opts.data, opts.size, short_side, frozenset(opts.exclude), opts.seed)
     log = LossLog(opts.log_dir, start) if ctx.main else None
     val_inputs = validation_inputs(opts, photos) if ctx.main and opts.val_every else []
     if ctx.device.type == "cuda":

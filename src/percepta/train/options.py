@@ -38,6 +38,10 @@ class TrainOptions:
     loss: LossWeights | None = None  # default: LossWeights() or LossWeights.super_resolution("feat")
     size: int | None = None  # crop: style 256 (paper), SR high-resolution patch 288 (paper)
     style_size: int | None = hp.STYLE_IMAGE_SIZE  # longer side of the style image; None: as loaded
+    #: style: each training photo's shorter side is resized to this once, then cropped to ``size``; None: to
+    #: ``size`` (the paper's 256 x 256 COCO photos are whole scenes; a larger value shows scenes at a larger
+    #: scale in small, cheap crops: not in the paper)
+    photo_size: int | None = None
     batch_size: int = hp.BATCH_SIZE
     lr: float = hp.LEARNING_RATE
     iters: int | None = None  # style 40,000 (paper), SR 200,000 (paper)
@@ -84,6 +88,9 @@ class TrainOptions:
 
         if not 1 <= self.size <= MAX_TRAIN_SIZE:
             raise ValueError(f"size (the training crop) must be between 1 and {MAX_TRAIN_SIZE} px, not {self.size}")
+        if self.photo_size is not None and not self.size <= self.photo_size <= MAX_TRAIN_SIZE:
+            raise ValueError(f"photo size must be between the crop ({self.size} px) and {MAX_TRAIN_SIZE} px, "
+                             f"not {self.photo_size}")  # fmt: skip
         if self.style_size is not None and not 1 <= self.style_size <= MAX_STYLE_SIZE:
             raise ValueError(f"style size must be between 1 and {MAX_STYLE_SIZE} px, not {self.style_size}")
         if self.iters is None:

@@ -2,12 +2,12 @@
 // It lists the models (GET /api/models), sends the chosen (dropped, picked or pasted) image to POST /api/stylize
 // or /api/upscale as multipart form data, and shows the result over the original with a before/after slider,
 // the time the server took and whether it resized the image; once there is a result, changing an option runs
-// it again. The webcam mode lives in webcam.js.
+// it again. The webcam mode lives in webcam.js, the "Train your own painting" panel in train.js.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
 const state = {
-  file: null, originalUrl: null, resultUrl: null, limits: {}, busy: false,
+  file: null, originalUrl: null, resultUrl: null, limits: {}, models: [], busy: false,
   auto: false, // true once a result was shown: an option change runs it again
   pending: false, timer: 0, fastTouched: false, fastForWebcam: false, originalBroken: false,
   fileNumber: 0, lastRun: "", // which file and settings the shown result is for: an unchanged request is not re-run
@@ -81,7 +81,10 @@ function fillSrModels(models) {
   }
 }
 
-async function loadModels() {
+/** List the models as painting cards (the choice kept, or ``select`` chosen: a model just trained, whose
+ * thumbnail is asked for afresh with ``fresh``, since a replaced model keeps its URL). */
+async function loadModels({ select = null, fresh = null } = {}) {
+  const before = document.querySelector('input[name="style"]:checked')?.value;
   let listing;
   try {
     const response = await fetch("/api/models");
@@ -92,6 +95,7 @@ async function loadModels() {
     return;
   }
   state.limits = listing.limits;
+  state.models = listing.models;
   $("max-size").max = listing.limits.max_side;
   const styles = $("styles");
   styles.replaceChildren();
@@ -99,15 +103,17 @@ async function loadModels() {
   const names = new Set(all.map((m) => m.name));
   // each painting once: a model whose slim twin NAME-fast exists carries it (the "Fast model" switch picks it)
   const styleModels = all.filter((m) => !(m.name.endsWith("-fast") && names.has(m.name.slice(0, -5))));
-  styleModels.forEach((m, i) => {
+  const chosen = [select, before].find((n) => styleModels.some((m) => m.name === n)) || styleModels[0]?.name;
+  styleModels.forEach((m) => {
     const label = document.createElement("label");
     label.className = "style";
     label.title = m.style_image ? `${m.name} (${m.style_image})` : m.name;
     const input = Object.assign(document.createElement("input"), { type: "radio", name: "style", value: m.name });
     input.dataset.model = m.name;
     if (names.has(`${m.name}-fast`)) input.dataset.fast = `${m.name}-fast`;
-    if (i === 0) input.checked = true;
-    const img = Object.assign(document.createElement("img"), { src: m.thumbnail, alt: m.name, loading: "lazy" });
+    input.checked = m.name === chosen;
+    const src = fresh && m.name === select ? `${m.thumbnail}?v=${fresh}` : m.thumbnail;
+    const img = Object.assign(document.createElement("img"), { src, alt: m.name, loading: "lazy" });
     img.onerror = () => img.replaceWith(Object.assign(document.createElement("span"), { className: "noimg" }));
     const name = Object.assign(document.createElement("span"), { textContent: m.name.replaceAll("_", " ") });
     label.append(input, img, name);
@@ -115,9 +121,6 @@ async function loadModels() {
   });
   if (!styleModels.length) styles.textContent = "no style models installed";
   fillSrModels(listing.models);
-  for (const radio of document.querySelectorAll('input[name="scale"]')) {
-    radio.addEventListener("change", () => fillSrModels(listing.models));
-  }
   showTask();
 }
 
@@ -387,6 +390,9 @@ function init() {
       schedule();
     });
   }
+  for (const radio of document.querySelectorAll('input[name="scale"]')) {
+    radio.addEventListener("change", () => fillSrModels(state.models));
+  }
   $("fast").addEventListener("change", () => { state.fastTouched = true; });
   $("strength").addEventListener("input", () => {
     $("strength-value").textContent = Number($("strength").value).toFixed(2);
@@ -405,6 +411,7 @@ function init() {
   });
   initCompare();
   webcam.init();
+  training.init();
   fetch("/healthz").then((r) => r.json()).then((h) => { $("version").textContent = h.version; }, () => {});
   loadModels();
 }
