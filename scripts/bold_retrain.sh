@@ -8,6 +8,8 @@
 #   nohup bash scripts/bold_retrain.sh > ~/.cache/percepta-train/bold/log.txt 2>&1 &
 # The next lever (docs/style_levers.md): batch norm, as the authors' eccv16 models, in its own folder:
 #   NORM=batch PAINTINGS=wave W=~/.cache/percepta-train/bold-batch nohup bash scripts/bold_retrain.sh > ... &
+# and batch norm with more of the photo kept (CONTENT replaces every painting's content weight):
+#   NORM=batch CONTENT=1.5 PAINTINGS=wave W=~/.cache/percepta-train/bold-batch-c15 nohup bash ... &
 set -uo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
@@ -15,6 +17,7 @@ DATA=${DATA:-../shared/data}
 W=${W:-$HOME/.cache/percepta-train/bold}
 NORM=${NORM:-instance}
 PAINTINGS=${PAINTINGS:-wave,starry_night,composition_vii,the_scream,udnie}
+CONTENT=${CONTENT:-}
 mkdir -p "$W/models"
 # painting, content weight, style weight, TV weight (the authors' mean-of-Gram form), painting size
 for spec in "wave 1 5 20 512" "starry_night 1 3 2 512" "composition_vii 1 5 0.2 512" "the_scream 1 20 2 384" \
@@ -29,7 +32,7 @@ for spec in "wave 1 5 20 512" "starry_night 1 3 2 512" "composition_vii 1 5 0.2 
     OMP_NUM_THREADS=${THREADS:-1} nice -n 10 "$PY" -m percepta train style --style "$DATA/styles/$1.jpg" \
       --data "$DATA/photos" -o "$out" --checkpoint "$W/$1.ckpt" --checkpoint-every 50 --val-every 0 \
       --iters "$iters" --half "${resume[@]}" --size 128 --style-size "$5" --width 0.5 --blocks 5 \
-      --norm "$NORM" --upsample resize --content-weight "$2" --style-weight "$3" --tv-weight "$4" \
+      --norm "$NORM" --upsample resize --content-weight "${CONTENT:-$2}" --style-weight "$3" --tv-weight "$4" \
       --gram-reduction mean --recipe cpu --amp auto --no-preview || exit  # stopped or failed: the checkpoint stays
   done
 done
