@@ -65,6 +65,7 @@ LEVERS: dict[str, tuple[str | None, str, dict]] = {
     "eccv16": ("authors_loss", "the authors' eccv16 wave as the paper trains it: the full network (full width, "
                "5 blocks), batch norm, transposed convolutions, 256 px crops",
                {"size": 256, "net": {"width": 1.0, "blocks": 5, "norm": "batch", "upsample": "transpose"}}),
+    "eccv16_fp32": ("eccv16", "the same, to be run in fp32 (--amp off): did bf16 make eccv16 collapse at ~1,070?", {}),
     "painting768": ("blocks5", "the painting at 768 px (1.5x the authors' 512: its motifs 1.5x larger in pixels)",
                     {"style_size": 768}),
     "scene256": ("blocks5", "the photos' shorter side at 256 px (the paper's scene scale), still 128 px crops",
