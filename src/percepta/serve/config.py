@@ -72,7 +72,8 @@ class ErrorBody(BaseModel):
     error: str
 
 
-def errors_doc(*codes: int) -> dict[int | str, dict[str, Any]]:
+def errors_doc(*codes: int, described: dict[int, str] | None = None) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI error answers: ``codes`` with the API's usual descriptions, ``described`` with a route's own."""
     what = {
         400: "a bad upload or option",
         404: "no such model",
@@ -82,4 +83,5 @@ def errors_doc(*codes: int) -> dict[int | str, dict[str, Any]]:
         501: "training is not available on this server (turned off, or no PyTorch)",
         504: "not done within the timeout",
     }
-    return {code: {"model": ErrorBody, "description": what[code]} for code in codes}
+    answers = {**{code: what[code] for code in codes}, **(described or {})}
+    return {code: {"model": ErrorBody, "description": text} for code, text in answers.items()}

@@ -40,7 +40,7 @@ from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import JSONResponse, Response
 
 from ..errors import ImageError, ImageTooLargeError, PerceptaError
-from .config import ApiError, ErrorBody, ServeConfig, log
+from .config import ApiError, ServeConfig, errors_doc, log
 from .work import client_name, safe_stem
 
 #: a model's name: a safe file name (no folders, dots or spaces), as ``-m NAME`` takes it
@@ -191,16 +191,9 @@ class TrainingJobs:
     # --- a job's life --------------------------------------------------------------------------------------
     async def start(self, upload: UploadFile, name: str, minutes: float, replace: bool) -> Job:
         """Check the painting, keep it in a job folder, start the child; 400/413 for a bad upload, 409 if busy."""
-        from ..image import image_size
         from ..modelfile import cache_dir
 
         data, shown = await upload.read(), client_name(upload)
-        try:
-            image_size(data, shown, self.config.max_pixels)
-        except ImageTooLargeError as exc:
-            raise ApiError(413, str(exc)) from None
-        except ImageError as exc:
-            raise ApiError(400, str(exc)) from None
         root = cache_dir() / "serve-train"
         root.mkdir(parents=True, exist_ok=True)
         folder = Path(tempfile.mkdtemp(prefix="job-", dir=root))
@@ -372,14 +365,6 @@ def _stop(process: subprocess.Popen | None) -> None:
 router = APIRouter()
 
 
-def _errors(**what: str) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI error answers: ``what`` maps ``eNNN`` to the description of status NNN."""
-    return {int(code[1:]): {"model": ErrorBody, "description": text} for code, text in what.items()}
-
-
-UNAVAILABLE = "training is not available here: turned off (--no-train), or no PyTorch (percepta[train])"
-
-
 @router.get("/api/train", tags=["training"])
 async def api_train_state(request: Request) -> dict[str, Any]:
     """Whether this server trains style models (``available``; ``reason`` when not), the longest job it takes in
@@ -387,8 +372,7 @@ async def api_train_state(request: Request) -> dict[str, Any]:
     return request.app.state.training.describe()
 
 
-START_ERRORS = _errors(e400="a bad painting, name or minutes", e409="a job is running already (one at a time)",
-                       e413="too many bytes or pixels", e501=UNAVAILABLE)  # fmt: skip
+START_ERRORS = errors_doc(409, 413, 501, described={400: "a bad painting, name or minutes"})
 MINUTES_DOC = "the training's length (default 10, at most the server's --train-minutes-max)"
 
 
@@ -408,7 +392,7 @@ async def api_train_start(
     return JSONResponse(training.view(job), status_code=202, headers={"Location": f"/api/train/{job.id}"})
 
 
-@router.get("/api/train/{job_id}", tags=["training"], responses=_errors(e404="no such job"))
+@router.get("/api/train/{job_id}", tags=["training"], responses=errors_doc(described={404: "no such job"}))
 async def api_train_job(request: Request, job_id: str) -> dict[str, Any]:
     """A job: ``state`` (queued, running, done, failed, cancelled), ``phase``, ``iteration``, ``progress`` (0..1),
     ``elapsed_seconds``, ``eta_seconds``, and when done the ``model``'s name and its preview's ``numbers``."""
@@ -417,7 +401,7 @@ async def api_train_job(request: Request, job_id: str) -> dict[str, Any]:
 
 
 @router.delete("/api/train/{job_id}", tags=["training"],
-               responses=_errors(e404="no such job", e409="the job has ended already"))  # fmt: skip
+               responses=errors_doc(described={404: "no such job", 409: "the job has ended already"}))  # fmt: skip
 async def api_train_cancel(request: Request, job_id: str) -> dict[str, Any]:
     """Cancel a job: its training stops (no model is installed); answers once it has."""
     training = request.app.state.training
@@ -427,7 +411,7 @@ async def api_train_cancel(request: Request, job_id: str) -> dict[str, Any]:
 
 
 PREVIEW_ANSWERS = {200: {"content": {"image/jpeg": {}}, "description": "the preview"},
-                   **_errors(e404="no such job, or no preview (yet)")}  # fmt: skip
+                   **errors_doc(described={404: "no such job, or no preview (yet)"})}  # fmt: skip
 
 
 @router.get("/api/train/{job_id}/preview", tags=["training"], response_class=Response, responses=PREVIEW_ANSWERS)
