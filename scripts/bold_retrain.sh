@@ -10,6 +10,7 @@
 #   NORM=batch PAINTINGS=wave W=~/.cache/percepta-train/bold-batch nohup bash scripts/bold_retrain.sh > ... &
 # and batch norm with more of the photo kept (CONTENT replaces every painting's content weight):
 #   NORM=batch CONTENT=1.5 PAINTINGS=wave W=~/.cache/percepta-train/bold-batch-c15 nohup bash ... &
+# and longer (training length, the one trend seen): STAGES="500 1000 1500 2000 3000 4000 6000 8000 10000"
 set -uo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
@@ -18,13 +19,14 @@ W=${W:-$HOME/.cache/percepta-train/bold}
 NORM=${NORM:-instance}
 PAINTINGS=${PAINTINGS:-wave,starry_night,composition_vii,the_scream,udnie}
 CONTENT=${CONTENT:-}
+STAGES=${STAGES:-500 1000 1500 2000 3000}  # iterations at which a model is kept; later stages continue the run
 mkdir -p "$W/models"
 # painting, content weight, style weight, TV weight (the authors' mean-of-Gram form), painting size
 for spec in "wave 1 5 20 512" "starry_night 1 3 2 512" "composition_vii 1 5 0.2 512" "the_scream 1 20 2 384" \
             "udnie 0.5 10 0.2 256"; do
   set -- $spec
   [[ ",$PAINTINGS," == *",$1,"* ]] || continue
-  for iters in 500 1000 1500 2000 3000; do
+  for iters in $STAGES; do
     out=$W/models/$1-it$iters.safetensors
     [ -f "$out" ] && continue
     resume=()

@@ -117,6 +117,26 @@ def test_resume_applies_how_it_saves_as_given(photo_dir, tmp_path, capsys) -> No
     assert load_checkpoint(ckpt)["options"]["checkpoint_every"] == 1 and load_checkpoint(ckpt)["iteration"] == 4
 
 
+def test_resume_alone_continues_the_same_run(photo_dir, tmp_path, capsys) -> None:
+    """``train style --resume CKPT`` needs no other flag: the checkpoint's painting, photos and model file, and
+    it goes on writing the checkpoint it resumed (a recipe run's, in the cache), not a new one."""
+    from percepta.cli import main
+
+    out = tmp_path / "alone.safetensors"
+    first = _cli(photo_dir, out, 2)[3:]
+    at = first.index("--checkpoint")
+    assert main(first[:at] + first[at + 2 :]) == 0  # the checkpoint in the cache, as a recipe run keeps it
+    (ckpt,) = Path(os.environ["PERCEPTA_CACHE"]).glob("train/alone-*/run.ckpt")
+    assert load_checkpoint(ckpt)["iteration"] == 2
+    capsys.readouterr()
+    assert main(["train", "style", "--resume", str(ckpt), "--iters", "3", "--overwrite", "--no-preview"]) == 0
+    assert capsys.readouterr().out.strip() == str(out)  # stdout is the model path alone (messages: stderr)
+    assert load_checkpoint(ckpt)["iteration"] == 3 and load_checkpoint(ckpt)["options"]["data"] == str(photo_dir)
+    assert list(tmp_path.glob("*.ckpt")) == []
+    assert main(["train", "style", "--iters", "3"]) == 1  # no painting and nothing resumed: a one-line error
+    assert "needs --style PAINTING" in capsys.readouterr().err
+
+
 def _stored(path: Path) -> list[torch.Tensor]:
     """The floating-point tensors as the model file stores them."""
     from safetensors.torch import load_file

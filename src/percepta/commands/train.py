@@ -30,9 +30,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         description="Train a model of a painting. Without other flags: the quick recipe on a CPU "
                         "(about 10 minutes, from percepta's own photos), the paper's on a GPU; every flag given "
                         "overrides the recipe's value.")  # fmt: skip
-    t.add_argument("--style", required=True, action="append", metavar="PAINTING",
+    t.add_argument("--style", action="append", metavar="PAINTING",
                    help="the painting (style image); several --style: one base model across them, each iteration "
-                        "the next painting")  # fmt: skip
+                        "the next painting (with --resume: the checkpoint's)")  # fmt: skip
     t.add_argument("--recipe", choices=RECIPES, default="auto",
                    help="auto (default): quick on a CPU, paper on a GPU; quick: minutes, warm-started from a "
                         "base model; cpu: hours, from scratch, 5 residual blocks; paper: the paper's settings "
@@ -109,11 +109,34 @@ def train_options(args: argparse.Namespace, say=None) -> object:
         from ..train.painting import fill_in
         from ..train.recipes import recipe
 
+        if args.resume:
+            flat = resumed_places(flat, args.resume)
+        elif not args.style:
+            raise PerceptaError("train style needs --style PAINTING (or --resume CHECKPOINT)")
         if args.minutes:
             flat["time_budget"] = args.minutes * 60
         flat = fill_in(flat, recipe(args.recipe, args.device), say or (lambda line: None))
-        flat["style"], flat["more_styles"] = args.style[0], tuple(args.style[1:])
+        if args.style:
+            flat["style"], flat["more_styles"] = args.style[0], tuple(args.style[1:])
     return TrainOptions.from_dict(flat)
+
+
+def resumed_places(flat: dict, resume: str) -> dict:
+    """A resumed style run's flags with the checkpoint's painting(s), and, where this call names none, its
+    photos, model file and log, and the resumed file itself as the checkpoint it goes on writing (not a new
+    one beside it)."""
+    from ..train.checkpoint import load_checkpoint
+
+    saved = load_checkpoint(resume)["options"]
+    if saved.get("task") != "style":
+        raise PerceptaError(f"{resume} is a {saved.get('task')} training checkpoint; resume it with train "
+                            f"{saved.get('task')}")  # fmt: skip
+    flat = {**flat, "style": saved["style"], "more_styles": tuple(saved.get("more_styles", ()))}
+    for place in ("data", "output"):
+        flat[place] = flat.get(place) or saved[place]
+    if not flat.get("checkpoint"):
+        flat["checkpoint"], flat["logs"] = str(resume), flat.get("logs") or saved.get("logs")
+    return flat
 
 
 def given_flags(argv: list[str]) -> set[str]:

@@ -19,6 +19,7 @@ import io
 import math
 import os
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -68,7 +69,7 @@ def train(opts: TrainOptions, resume: str | os.PathLike | None = None) -> Path |
     if ctx.device.type == "cuda":
         photos.to(ctx.device)
     if ctx.main and photos.skipped:
-        tqdm.write(f"percepta: skipped {len(photos.skipped)} unreadable image(s) in {opts.data}")
+        tqdm.write(f"percepta: skipped {len(photos.skipped)} unreadable image(s) in {opts.data}", file=sys.stderr)
     t0 = time.perf_counter() - elapsed
     saved = {"iteration": start if resume else None}
 
@@ -118,7 +119,9 @@ def train(opts: TrainOptions, resume: str | os.PathLike | None = None) -> Path |
     if log is None:
         return None
     if iteration < opts.iters:
-        tqdm.write(f"percepta: time budget of {opts.time_budget:g} s spent after {iteration} iterations")
+        tqdm.write(
+            f"percepta: time budget of {opts.time_budget:g} s spent after {iteration} iterations", file=sys.stderr
+        )
     return _save_final(net, opts, log, time.perf_counter() - t0, iteration)
 
 
@@ -155,7 +158,7 @@ class _Progress:
             self.bar.update()
             self.bar.set_postfix(shown)
         if not self.bar.disable and iteration == self.start + self.SPEED_AFTER:
-            tqdm.write(self.expected(iteration, elapsed))
+            tqdm.write(self.expected(iteration, elapsed), file=sys.stderr)
 
     def _per(self, iteration: int, elapsed: float) -> float:
         """Seconds per iteration of this call so far."""
