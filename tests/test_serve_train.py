@@ -106,7 +106,7 @@ def test_a_job_trains_installs_and_the_model_stylises(client: TestClient, user_m
     assert r.status_code == 200, r.text
     assert Image.open(io.BytesIO(r.content)).size == (48, 48)
     # the name is taken now: refused unless the client asks to replace it
-    assert "exists already" in error_of(_start(client, "my_wave"))
+    assert "installed already" in error_of(_start(client, "my_wave"))
 
 
 def test_cancel_and_shutdown_stop_the_child(user_models: Path) -> None:
@@ -151,7 +151,7 @@ def test_bad_names_uploads_and_minutes_are_400_or_413(
     assert refused("")[0] == 400
     assert refused("wave") == (400, "wave is the name of a bundled model; choose another name")
     assert refused("wave", replace="true")[0] == 400  # never a bundled one
-    assert "exists already" in refused("mine")[1] and "replace=true" in refused("mine")[1]
+    assert "installed already" in refused("mine")[1] and "replace=true" in refused("mine")[1]
     models = tmp_path / "elsewhere"
     models.mkdir()
     install_model(BUNDLED_DIR / "udnie-fast.safetensors", name="shared")

@@ -148,6 +148,13 @@ def test_models_install_and_remove(tmp_path, monkeypatch, capsys) -> None:
         assert words in err and len(err.splitlines()) == 1, err
     assert main(["models", "install", str(source), "--name", "mine", "--overwrite"]) == 0
     assert main(["models", "remove", "mine"]) == 0 and not (user_models_dir() / "mine.safetensors").exists()
+    shared = tmp_path / "shared"  # a name $PERCEPTA_MODELS holds: -m NAME would find that one, not the install
+    shared.mkdir()
+    (shared / "theirs.safetensors").write_bytes(source.read_bytes())
+    monkeypatch.setenv("PERCEPTA_MODELS", str(shared))
+    capsys.readouterr()
+    assert main(["models", "install", str(source), "--name", "theirs"]) == 1
+    assert "$PERCEPTA_MODELS" in capsys.readouterr().err and not (user_models_dir() / "theirs.safetensors").exists()
 
 
 def test_train_style_given_a_painting_runs_a_recipe(tmp_path) -> None:

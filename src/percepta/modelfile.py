@@ -238,12 +238,7 @@ def install_model(path: str | os.PathLike, name: str | None = None, overwrite: b
 
     source = Path(path).expanduser()
     name = name or source.name.removesuffix(SUFFIX)
-    target = user_model_path(name)
-    if target.exists() and not overwrite:
-        raise ModelFileError(f"a model named {name} is installed already ({target}); pass --overwrite to replace it")
-    bundled = BUNDLED_DIR / f"{name}{SUFFIX}"
-    if bundled.exists():
-        raise ModelFileError(f"{name} is the name of a bundled model; choose another name")
+    target = check_installable(name, overwrite)
     if check_only:
         return target
     if source.suffix != SUFFIX or not source.is_file():
@@ -252,6 +247,21 @@ def install_model(path: str | os.PathLike, name: str | None = None, overwrite: b
     target.parent.mkdir(parents=True, exist_ok=True)
     with atomic_write(target) as fh, open(source, "rb") as src:
         shutil.copyfileobj(src, fh)
+    return target
+
+
+def check_installable(name: str, overwrite: bool = False, to_replace: str = "pass --overwrite to replace it") -> Path:
+    """Where :func:`install_model` puts model ``name``, if it may: never under a bundled model's name, nor one that
+    a model in ``$PERCEPTA_MODELS`` holds (``-m NAME`` would find that one first), nor over an installed model
+    unless ``overwrite`` (``to_replace`` says how to ask)."""
+    target = user_model_path(name)
+    if (BUNDLED_DIR / f"{name}{SUFFIX}").exists():
+        raise ModelFileError(f"{name} is the name of a bundled model; choose another name")
+    found = available_models().get(name)
+    if found is not None and found != target:
+        raise ModelFileError(f"{name} is a model in $PERCEPTA_MODELS, which -m {name} finds first; choose another name")
+    if target.exists() and not overwrite:
+        raise ModelFileError(f"a model named {name} is installed already; {to_replace}")
     return target
 
 

@@ -39,7 +39,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import JSONResponse, Response
 
-from ..errors import ImageError, ImageTooLargeError, PerceptaError
+from ..errors import ImageError, ImageTooLargeError, ModelFileError, PerceptaError
 from .config import ApiError, ServeConfig, errors_doc, log
 from .work import client_name, safe_stem
 
@@ -173,20 +173,13 @@ class TrainingJobs:
                            {"Retry-After": str(max(1, left))})  # fmt: skip
 
     def check_name_free(self, name: str, replace: bool) -> None:
-        """A model of that name may only be replaced when asked, and only if it is a user model."""
-        from ..modelfile import BUNDLED_DIR, available_models, user_model_path
+        """A model of that name may only be replaced when asked, and only if it is a user model (400 if not)."""
+        from ..modelfile import check_installable
 
-        found = available_models().get(name)
-        if found is None:
-            return
-        if found.parent == BUNDLED_DIR:
-            raise ApiError(400, f"{name} is the name of a bundled model; choose another name")
-        if found != user_model_path(name):
-            raise ApiError(400, f"{name} is a model in $PERCEPTA_MODELS, which the server does not replace; "
-                           "choose another name")  # fmt: skip
-        if not replace:
-            raise ApiError(400, f"a model named {name} exists already; choose another name, or send replace=true "
-                           "to replace it")  # fmt: skip
+        try:
+            check_installable(name, replace, to_replace="choose another name, or send replace=true to replace it")
+        except ModelFileError as exc:
+            raise ApiError(400, str(exc)) from None
 
     # --- a job's life --------------------------------------------------------------------------------------
     async def start(self, upload: UploadFile, name: str, minutes: float, replace: bool) -> Job:

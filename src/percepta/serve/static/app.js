@@ -87,9 +87,7 @@ async function loadModels({ select = null, fresh = null } = {}) {
   const before = document.querySelector('input[name="style"]:checked')?.value;
   let listing;
   try {
-    const response = await fetch("/api/models");
-    listing = await response.json();
-    if (!response.ok) throw new Error(listing.error || response.statusText);
+    listing = await fetchJSON("/api/models");
   } catch (err) {
     $("styles").textContent = `cannot list the models: ${err.message}`;
     return;
@@ -227,6 +225,13 @@ async function errorMessage(response) {
   } catch (_) { /* not JSON: keep the status line */ }
   const retry = response.headers.get("Retry-After");
   return `${message}${retry ? ` (retry in ${retry} s)` : ""}`;
+}
+
+/** A JSON answer of the API, or an Error with the server's one-line message (``status`` on it: the HTTP status). */
+async function fetchJSON(url, options = {}) {
+  const response = await fetch(url, options);
+  if (!response.ok) throw Object.assign(new Error(await errorMessage(response)), { status: response.status });
+  return response.json();
 }
 
 /** What the page says when the server shrank the image (X-Resized-From: the upload's width x height). */

@@ -2,7 +2,7 @@
 // (the panel stays hidden where it is turned off, and is disabled, saying why, without PyTorch); POST /api/train
 // starts a job with the painting, a name and minutes; the page polls GET /api/train/{id} for its progress and,
 // once it is done, lists the models again with the new one chosen and shows its preview and numbers. One job at
-// a time on the server (percepta/serve/training.py). Uses app.js's helpers ($, errorMessage, loadModels, ...).
+// a time on the server (percepta/serve/training.py). Uses app.js's helpers ($, fetchJSON, loadModels, ...).
 "use strict";
 
 const training = (() => {
@@ -89,13 +89,10 @@ const training = (() => {
     if (!job.id) return;
     let j;
     try {
-      const response = await fetch(`/api/train/${job.id}`);
-      if (response.status === 404) throw Object.assign(new Error(await errorMessage(response)), { final: true });
-      if (!response.ok) throw new Error(await errorMessage(response));
-      j = await response.json();
+      j = await fetchJSON(`/api/train/${job.id}`);
     } catch (err) {
       say(err.message, true);
-      if (err.final) finished({ state: "failed" });
+      if (err.status === 404) finished({ state: "failed" }); // the server forgot the job (restarted)
       else job.timer = setTimeout(poll, POLL_MS * 2); // the server may be busy: try again
       return;
     }
@@ -125,9 +122,7 @@ const training = (() => {
     setBusy(true);
     say("Uploading the painting…");
     try {
-      const response = await fetch("/api/train", { method: "POST", body: form });
-      if (!response.ok) throw new Error(await errorMessage(response));
-      follow(await response.json());
+      follow(await fetchJSON("/api/train", { method: "POST", body: form }));
     } catch (err) {
       setBusy(false);
       say(err.message, true);
@@ -140,9 +135,7 @@ const training = (() => {
     $("train-cancel").disabled = true;
     say("Stopping…");
     try {
-      const response = await fetch(`/api/train/${job.id}`, { method: "DELETE" });
-      const answer = response.ok ? await response.json() : null;
-      if (!response.ok) throw new Error(await errorMessage(response));
+      const answer = await fetchJSON(`/api/train/${job.id}`, { method: "DELETE" });
       show(answer);
       await finished(answer);
     } catch (err) {
@@ -175,9 +168,7 @@ const training = (() => {
     $("train-cancel").addEventListener("click", cancel);
     let info;
     try {
-      const response = await fetch("/api/train");
-      info = await response.json();
-      if (!response.ok) throw new Error(info.error || response.statusText);
+      info = await fetchJSON("/api/train");
     } catch (_) {
       return; // an older server, or none: no panel
     }
