@@ -70,6 +70,15 @@ LEVERS: dict[str, tuple[str | None, str, dict]] = {
                     {"style_size": 768}),
     "scene256": ("blocks5", "the photos' shorter side at 256 px (the paper's scene scale), still 128 px crops",
                  {"photo_size": 256}),
+    "octaves2": ("blocks5", "the style loss on two octaves: also the output and the painting halved (a Gram "
+                 "pyramid, Snelgrove 2017), so that the same layers see structures twice as large",
+                 {"loss": {"style_octaves": 2}}),
+    "octaves3": ("octaves2", "three octaves (halved and quartered): structures four times as large",
+                 {"loss": {"style_octaves": 3}}),
+    "octaves2_c2": ("octaves2", "two octaves with the content weight doubled (octaves2 lost the buildings)",
+                    {"loss": {"content": 2.0}}),
+    "batch_octaves2": ("octaves2", "batch norm (the bold-batch run's network) with two octaves",
+                       {"net": {"norm": "batch"}}),
     "warm_start": ("authors_loss", "warm start from the bundled wave model", {"init": str(BUNDLED)}),
     # from the bundled model: past the first few hundred iterations, where every from-scratch run still
     # paints fine texture, so that a lever's own effect on the motifs shows in a short run

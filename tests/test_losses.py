@@ -73,6 +73,33 @@ def test_perceptual_loss_combines_weighted_terms(lossnet: VGG16LossNetwork, cont
     assert loss(content64, content64).parts["content"].item() == 0.0
 
 
+def test_style_octaves_add_the_halved_images_style_loss(lossnet: VGG16LossNetwork, content64, wave64) -> None:
+    """``style_octaves=2``: eq. 4 on the images as given plus eq. 4 on both halved (antialiased), no more."""
+    import numpy as np
+    from PIL import Image
+
+    w = LossWeights(content=0.0, tv=0.0, style=1.0, gram_reduction="mean")
+    plain, octaves = PerceptualLoss(w, lossnet), PerceptualLoss(LossWeights(**{**vars(w), "style_octaves": 2}), lossnet)
+    plain.set_style(wave64)
+    octaves.set_style(wave64)
+    out = content64.flip(-1)
+
+    def halved(t: torch.Tensor) -> torch.Tensor:  # an independent halving: Pillow's antialiased bilinear
+        arrays = (t.permute(0, 2, 3, 1).numpy() * 255).astype("float32")
+        small = [Image.fromarray(a[..., c], mode="F").resize((a.shape[1] // 2, a.shape[0] // 2), Image.BILINEAR)
+                 for a in arrays for c in range(3)]  # fmt: skip
+        return torch.tensor(np.stack([np.asarray(i) for i in small])).reshape(t.shape[0], 3, *small[0].size[::-1]) / 255
+
+    f_out, f_s = lossnet(halved(out)), lossnet(halved(wave64))
+    coarse = sum(style_reconstruction_loss(gram_matrix(f_out[k]), gram_matrix(f_s[k]), "mean")
+                 for k in ("relu1_2", "relu2_2", "relu3_3", "relu4_3"))  # fmt: skip
+    expected = plain(out).parts["style"].item() + coarse.item()
+    assert octaves(out).parts["style"].item() == pytest.approx(expected, rel=1e-3)
+    assert octaves(out).parts["style"].item() > plain(out).parts["style"].item() * 1.05
+    with pytest.raises(ValueError, match="style_octaves"):
+        LossWeights(style_octaves=0)
+
+
 def test_style_targets_serve_any_size_and_batch(lossnet: VGG16LossNetwork, content64, wave64) -> None:
     loss = PerceptualLoss(LossWeights(content=0.0, tv=0.0), lossnet)
     loss.set_style(wave64)

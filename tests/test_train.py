@@ -137,6 +137,22 @@ def test_resume_alone_continues_the_same_run(photo_dir, tmp_path, capsys) -> Non
     assert "needs --style PAINTING" in capsys.readouterr().err
 
 
+def test_style_octaves_train_and_are_recorded(photo_dir, tmp_path, capsys) -> None:
+    """``--style-octaves 2`` trains (the loss on the crops and the painting halved too), is kept in the checkpoint
+    and the model card; octaves that halve the crops below what relu4_3 needs are a one-line error."""
+    from percepta.cards import model_card
+    from percepta.cli import main
+
+    out = tmp_path / "oct.safetensors"
+    assert main([*_cli(photo_dir, out, 2)[3:], "--style-octaves", "2"]) == 0
+    assert load_checkpoint(out.with_suffix(".ckpt"))["options"]["loss"]["style_octaves"] == 2
+    assert "on 2 octaves" in model_card(out)
+    capsys.readouterr()
+    assert main([*_cli(photo_dir, tmp_path / "o4.safetensors", 2)[3:], "--style-octaves", "4"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert "of 4, the image halved" in err[-1] and "Traceback" not in "".join(err)
+
+
 def _stored(path: Path) -> list[torch.Tensor]:
     """The floating-point tensors as the model file stores them."""
     from safetensors.torch import load_file

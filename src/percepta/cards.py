@@ -107,7 +107,8 @@ def model_card(path: Path) -> str:
             f"{residual}, {config.macs_per_pixel() / 1000:.0f}k multiply-adds per pixel",
             f"- recipe: {clean(meta.get('recipe', 'percepta train style'))}: {o.size}x{o.size} crops, batch "
             f"{o.batch_size}, Adam lr {o.lr}, content {w.content} at {','.join(w.content_layers)}, style {w.style} "
-            f"({w.gram_reduction}) at {','.join(w.style_layers)}, TV {w.tv}{warm}",
+            f"({w.gram_reduction}) at {','.join(w.style_layers)}"
+            f"{f' on {w.style_octaves} octaves' if w.style_octaves > 1 else ''}, TV {w.tv}{warm}",
             f"- budget: {meta.get('iterations')} iterations, {_hours(meta.get('train_seconds'))} h "
             f"on {clean(meta.get('train_device'))}{earlier} (percepta {clean(meta.get('percepta_version'))})",
         ]

@@ -113,6 +113,7 @@ class LossWeights:
     content_layers: Sequence[str] = CONTENT_LAYERS
     style_layers: Sequence[str] = STYLE_LAYERS
     gram_reduction: GramReduction = "frobenius"
+    style_octaves: int = 1  # a flagged deviation (``--style-octaves``): see percepta.losses.PerceptualLoss
 
     @classmethod
     def super_resolution(
@@ -142,5 +143,7 @@ class LossWeights:
                 raise ValueError(f"the {name} weight must be a finite number >= 0, not {value}")
         self.content_layers = tuple(check_layers(self.content_layers))
         self.style_layers = tuple(check_layers(self.style_layers))
+        if not (isinstance(self.style_octaves, int) and 1 <= self.style_octaves <= 4):
+            raise ValueError(f"style_octaves must be 1 to 4, not {self.style_octaves!r}")
         if self.gram_reduction not in ("frobenius", "mean"):
             raise ValueError(f"gram_reduction must be 'frobenius' or 'mean', not {self.gram_reduction!r}")

@@ -7,6 +7,10 @@ All images are RGB tensors in [0, 1]; features come from :class:`~percepta.lossn
 * style reconstruction loss, eq. 4:    ``||G_j(y_hat) - G_j(y)||_F^2``, summed over the style layers
 * pixel loss, eq. 5:                   ``||y_hat - y||^2 / (C H W)``
 * total-variation regulariser (section 3.3, after Mahendran & Vedaldi)
+* style octaves (not in the paper; ``LossWeights.style_octaves``, ``--style-octaves``): eq. 4 also on the
+  output and the painting halved, quartered, ... (a Gaussian-pyramid Gram loss as in Snelgrove, "High-Resolution
+  Multi-Scale Neural Texture Synthesis", SIGGRAPH Asia 2017): the same layers then see structures 2x, 4x as
+  large, which the paper's loss leaves to relu4_3 alone
 
 Each loss is averaged over the batch, so its size does not depend on the batch size.
 """
@@ -16,8 +20,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .errors import ImageError
 from .hyperparams import GramReduction, LossWeights
 from .lossnet import VGG16LossNetwork
 
@@ -55,6 +61,19 @@ def style_reconstruction_loss(gram: Tensor, target_gram: Tensor, reduction: Gram
     squared = (gram - target_gram) ** 2
     per_image = squared.sum(dim=(1, 2)) if reduction == "frobenius" else squared.mean(dim=(1, 2))
     return per_image.mean()
+
+
+def octave(image: Tensor, k: int) -> Tensor:
+    """``image`` at 1/2^k of its size (antialiased: each octave a level of a Gaussian-like pyramid)."""
+    if k == 0:
+        return image
+    # in fp32: the antialiased kernel has no bf16 version on the CPU (the loss network casts it back under autocast)
+    return F.interpolate(image.float(), scale_factor=0.5**k, mode="bilinear", antialias=True, align_corners=False)
+
+
+def octave_key(layer: str, k: int) -> str:
+    """Where the Grams of ``layer`` at octave ``k`` are kept: ``relu3_3``, ``relu3_3/2``, ``relu3_3/4``, ..."""
+    return layer if k == 0 else f"{layer}/{2**k}"
 
 
 def pixel_loss(output: Tensor, target: Tensor) -> Tensor:
@@ -108,9 +127,24 @@ class PerceptualLoss(nn.Module):
 
     @torch.no_grad()
     def set_style(self, style: Tensor) -> None:
-        """Compute the target Grams of a style image (1, 3, H, W) in [0, 1]."""
-        feats = self.lossnet(style, self.weights.style_layers)
-        self.style_grams = {name: gram_matrix(f.float()) for name, f in feats.items()}
+        """Compute the target Grams of a style image (1, 3, H, W) in [0, 1] (with style octaves, of its halved,
+        quartered, ... copies too, keyed ``relu3_3/2``, ``relu3_3/4``, ...)."""
+        self.style_grams = {}
+        for k in range(self.weights.style_octaves):
+            feats = self._octave_features(style, k)
+            self.style_grams.update({key: gram_matrix(f.float()) for key, f in feats.items()})
+
+    def _octave_features(self, image: Tensor, k: int) -> dict[str, Tensor]:
+        """The style layers' features of ``image`` at octave ``k``, keyed by :func:`octave_key`."""
+        w = self.weights
+        try:
+            feats = self.lossnet(octave(image, k), w.style_layers)
+        except ImageError as exc:
+            if k == 0:
+                raise
+            raise ImageError(f"{exc} (style octave {k + 1} of {w.style_octaves}, the image halved {k} times: "
+                             "use fewer --style-octaves or larger images)") from None  # fmt: skip
+        return {octave_key(name, k): f for name, f in feats.items()}
 
     @torch.no_grad()
     def content_features(self, content: Tensor) -> dict[str, Tensor]:
@@ -134,6 +168,8 @@ class PerceptualLoss(nn.Module):
                 raise ValueError("style loss needs set_style() first")
             layers += [name for name in w.style_layers if name not in layers]
         feats = self.lossnet(output, layers) if layers else {}
+        for k in range(1, w.style_octaves if w.style else 1):
+            feats.update(self._octave_features(output, k))
         with torch.autocast(output.device.type, enabled=False):  # under mixed precision: the terms in fp32
             return self._terms(output.float(), {k: v.float() for k, v in feats.items()}, content, content_features)
 
@@ -146,9 +182,10 @@ class PerceptualLoss(nn.Module):
                 feature_reconstruction_loss(feats[name], content_features[name].float()) for name in w.content_layers
             )
         if w.style:
+            keys = [octave_key(name, k) for k in range(w.style_octaves) for name in w.style_layers]
             parts["style"] = w.style * sum(
-                style_reconstruction_loss(gram_matrix(feats[name]), self.style_grams[name], w.gram_reduction)
-                for name in w.style_layers
+                style_reconstruction_loss(gram_matrix(feats[key]), self.style_grams[key], w.gram_reduction)
+                for key in keys
             )
         if w.pixel:
             if content is None:

@@ -164,6 +164,9 @@ def add_loss_options(p: argparse.ArgumentParser, style: bool = True, recipe: boo
         option("--style-layers", PAPER.style_layers, "style reconstruction layers", type=layers, metavar="L1,L2")
         why = "eq. 4's squared Frobenius norm (paper), or the mean over C^2 entries (the authors' code and weights)"
         option("--gram-reduction", "frobenius", why, choices=("frobenius", "mean"))
+        why = ("eq. 4 also on the output and the painting halved, quartered, ... (a Gram pyramid, Snelgrove 2017: "
+               "larger structures; not in the paper)")  # fmt: skip
+        option("--style-octaves", 1, why, type=int, choices=range(1, 5), metavar="N")
 
 
 def add_train_options(p: argparse.ArgumentParser, recipe: bool = False) -> None:
@@ -251,4 +254,4 @@ def style_loss_weights(args: argparse.Namespace) -> hp.LossWeights:
     return hp.LossWeights(content=args.content_weight, style=args.style_weight, tv=args.tv_weight,
                           pixel=getattr(args, "pixel_weight", 0.0),
                           content_layers=args.content_layers, style_layers=args.style_layers,
-                          gram_reduction=args.gram_reduction)  # fmt: skip
+                          gram_reduction=args.gram_reduction, style_octaves=args.style_octaves)  # fmt: skip

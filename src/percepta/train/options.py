@@ -169,6 +169,7 @@ def _from_flat(old: dict[str, Any]) -> dict[str, Any]:
             content_layers=layers,
             style_layers=tuple(old.get("style_layers", hp.STYLE_LAYERS)),
             gram_reduction=old.get("gram_reduction", "frobenius"),
+            style_octaves=old.get("style_octaves") or 1,
             pixel=old.get("pixel_weight", 0.0),
         )
     return {**old, "net": net, "loss": loss}

@@ -31,6 +31,7 @@ def recipe_values(r: Recipe) -> dict[str, Any]:
         "size": r.size, "style_size": r.style_size, "iters": r.iters, "norm": r.net.norm, "upsample": r.net.upsample,
         "width": r.net.width, "blocks": r.net.arch.count("R"), "content_weight": r.loss.content,
         "style_weight": r.loss.style, "tv_weight": r.loss.tv, "gram_reduction": r.loss.gram_reduction,
+        "style_octaves": r.loss.style_octaves,
         "content_layers": r.loss.content_layers, "style_layers": r.loss.style_layers, "margin": r.margin,
         "time_budget": r.minutes * 60 if r.minutes else None, "amp": r.amp,
     }  # fmt: skip
