@@ -66,6 +66,9 @@ LEVERS: dict[str, tuple[str | None, str, dict]] = {
                "5 blocks), batch norm, transposed convolutions, 256 px crops",
                {"size": 256, "net": {"width": 1.0, "blocks": 5, "norm": "batch", "upsample": "transpose"}}),
     "eccv16_fp32": ("eccv16", "the same, to be run in fp32 (--amp off): did bf16 make eccv16 collapse at ~1,070?", {}),
+    "gpu_recipe": ("eccv16", "the GPU session's recipe for wave (scripts/train_bundled_models.py --recipe gpu): "
+                   "eccv16 with instance norm and resize-convolutions, run in bf16 as there: does it collapse too?",
+                   {"net": {"norm": "instance", "upsample": "resize"}}),
     "painting768": ("blocks5", "the painting at 768 px (1.5x the authors' 512: its motifs 1.5x larger in pixels)",
                     {"style_size": 768}),
     "scene256": ("blocks5", "the photos' shorter side at 256 px (the paper's scene scale), still 128 px crops",

@@ -133,6 +133,13 @@ def test_resume_alone_continues_the_same_run(photo_dir, tmp_path, capsys) -> Non
     assert capsys.readouterr().out.strip() == str(out)  # stdout is the model path alone (messages: stderr)
     assert load_checkpoint(ckpt)["iteration"] == 3 and load_checkpoint(ckpt)["options"]["data"] == str(photo_dir)
     assert list(tmp_path.glob("*.ckpt")) == []
+    from percepta.cli import build_parser
+    from percepta.commands.train import train_options
+
+    again = train_options(build_parser().parse_args(["train", "style", "--resume", str(ckpt)]))
+    assert again.time_budget is None and again.checkpoint == str(ckpt)  # the run's own length, not the recipe's
+    timed = train_options(build_parser().parse_args(["train", "style", "--resume", str(ckpt), "--minutes", "2"]))
+    assert timed.time_budget == 120
     assert main(["train", "style", "--iters", "3"]) == 1  # no painting and nothing resumed: a one-line error
     assert "needs --style PAINTING" in capsys.readouterr().err
 

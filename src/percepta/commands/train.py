@@ -109,22 +109,25 @@ def train_options(args: argparse.Namespace, say=None) -> object:
         from ..train.painting import fill_in
         from ..train.recipes import recipe
 
+        length_given = args.minutes or args.iters or flat.get("time_budget") is not None
         if args.resume:
-            flat = resumed_places(flat, args.resume)
+            flat, budget = resumed_places(flat, args.resume)
         elif not args.style:
             raise PerceptaError("train style needs --style PAINTING (or --resume CHECKPOINT)")
         if args.minutes:
             flat["time_budget"] = args.minutes * 60
         flat = fill_in(flat, recipe(args.recipe, args.device), say or (lambda line: None))
+        if args.resume and not length_given:  # the run's own time budget, not this call's recipe's
+            flat["time_budget"] = budget
         if args.style:
             flat["style"], flat["more_styles"] = args.style[0], tuple(args.style[1:])
     return TrainOptions.from_dict(flat)
 
 
-def resumed_places(flat: dict, resume: str) -> dict:
+def resumed_places(flat: dict, resume: str) -> tuple[dict, float | None]:
     """A resumed style run's flags with the checkpoint's painting(s), and, where this call names none, its
     photos, model file and log, and the resumed file itself as the checkpoint it goes on writing (not a new
-    one beside it)."""
+    one beside it); and the run's own time budget."""
     from ..train.checkpoint import load_checkpoint
 
     saved = load_checkpoint(resume)["options"]
@@ -136,7 +139,7 @@ def resumed_places(flat: dict, resume: str) -> dict:
         flat[place] = flat.get(place) or saved[place]
     if not flat.get("checkpoint"):
         flat["checkpoint"], flat["logs"] = str(resume), flat.get("logs") or saved.get("logs")
-    return flat
+    return flat, saved.get("time_budget")
 
 
 def given_flags(argv: list[str]) -> set[str]:
