@@ -142,6 +142,9 @@ def test_resume_alone_continues_the_same_run(photo_dir, tmp_path, capsys) -> Non
     assert timed.time_budget == 120
     assert main(["train", "style", "--iters", "3"]) == 1  # no painting and nothing resumed: a one-line error
     assert "needs --style PAINTING" in capsys.readouterr().err
+    sr = ["train", "sr", "--resume", str(ckpt), "--data", str(photo_dir), "-o", str(tmp_path / "sr.safetensors")]
+    assert main(sr) == 1  # the other task's checkpoint: named, one line
+    assert capsys.readouterr().err.strip().endswith("is a style training checkpoint; resume it with train style")
 
 
 def test_style_octaves_train_and_are_recorded(photo_dir, tmp_path, capsys) -> None:

@@ -132,14 +132,18 @@ def resumed_places(flat: dict, resume: str) -> tuple[dict, float | None]:
 
     saved = load_checkpoint(resume)["options"]
     if saved.get("task") != "style":
-        raise PerceptaError(f"{resume} is a {saved.get('task')} training checkpoint; resume it with train "
-                            f"{saved.get('task')}")  # fmt: skip
+        raise other_task(resume, saved.get("task"))
     flat = {**flat, "style": saved["style"], "more_styles": tuple(saved.get("more_styles", ()))}
     for place in ("data", "output"):
         flat[place] = flat.get(place) or saved[place]
     if not flat.get("checkpoint"):
         flat["checkpoint"], flat["logs"] = str(resume), flat.get("logs") or saved.get("logs")
     return flat, saved.get("time_budget")
+
+
+def other_task(resume: str, task: str | None) -> PerceptaError:
+    """The error for resuming a checkpoint of the other task."""
+    return PerceptaError(f"{resume} is a {task} training checkpoint; resume it with train {task}")
 
 
 def given_flags(argv: list[str]) -> set[str]:
@@ -164,7 +168,7 @@ def run(args: argparse.Namespace) -> None:
         as_given = {name: getattr(opts, name) for flag, name in RESUMED_AS_GIVEN.items() if flag in given}
         opts = resumed_options(args.resume, opts, keep=() if args.iters else ("iters",), **as_given)
         if opts.task != args.task:
-            raise PerceptaError(f"{args.resume} is a {opts.task} training checkpoint; resume it with train {opts.task}")
+            raise other_task(args.resume, opts.task)
         ignored = ignored_by_resume(getattr(args, "argv", []))
         if ignored:
             print("percepta: warning: --resume continues with the checkpoint's settings; ignored: "
