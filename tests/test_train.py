@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import math
@@ -148,15 +149,17 @@ def test_resume_alone_continues_the_same_run(photo_dir, tmp_path, capsys) -> Non
 
 
 def test_style_octaves_train_and_are_recorded(photo_dir, tmp_path, capsys) -> None:
-    """``--style-octaves 2`` trains (the loss on the crops and the painting halved too), is kept in the checkpoint
-    and the model card; octaves that halve the crops below what relu4_3 needs are a one-line error."""
+    """``--style-octaves 2`` (with ``--lr-decay linear``) trains (the loss on the crops and the painting halved
+    too), both are kept in the checkpoint and the model card; octaves that halve the crops below what relu4_3
+    needs are a one-line error."""
     from percepta.cards import model_card
     from percepta.cli import main
 
     out = tmp_path / "oct.safetensors"
-    assert main([*_cli(photo_dir, out, 2)[3:], "--style-octaves", "2"]) == 0
-    assert load_checkpoint(out.with_suffix(".ckpt"))["options"]["loss"]["style_octaves"] == 2
-    assert "on 2 octaves" in model_card(out)
+    assert main([*_cli(photo_dir, out, 2)[3:], "--style-octaves", "2", "--lr-decay", "linear"]) == 0
+    stored = load_checkpoint(out.with_suffix(".ckpt"))["options"]
+    assert stored["loss"]["style_octaves"] == 2 and stored["lr_decay"] == "linear"
+    assert "on 2 octaves" in model_card(out) and "Adam lr 0.001 falling linearly to 0" in model_card(out)
     capsys.readouterr()
     assert main([*_cli(photo_dir, tmp_path / "o4.safetensors", 2)[3:], "--style-octaves", "4"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
@@ -430,3 +433,43 @@ def test_photo_size_shows_scenes_larger_in_the_same_crops(tmp_path) -> None:
     assert span(whole) > 0.9 and 0.4 < span(part) < 0.6  # the ramp's whole width, then half of it
     with pytest.raises(ValueError, match="photo size"):
         TrainOptions("style", "d", "m.safetensors", style="s.jpg", size=64, photo_size=32)
+
+
+@contextlib.contextmanager
+def _stop_after(n: int):
+    """Ctrl-C as iteration ``n + 1`` begins (the loop saves iteration ``n``'s checkpoint and stops)."""
+    from percepta.train import loop
+
+    real = loop._batch
+
+    def batch(opts, photos, iteration, ctx):
+        if iteration == n:
+            raise KeyboardInterrupt
+        return real(opts, photos, iteration, ctx)
+
+    loop._batch = batch
+    try:
+        yield
+    finally:
+        loop._batch = real
+
+
+def test_linear_lr_decay_falls_to_zero_and_resumes_exactly(photo_dir, tmp_path) -> None:
+    """``lr_decay="linear"``: the learning rate of iteration i is lr * (1 - i / iters), recorded in the
+    checkpoint's optimiser, the same schedule across a resume; the model records the choice."""
+    straight = train(_opts(photo_dir, tmp_path / "a.safetensors", iters=6, val_every=0, lr_decay="linear"))
+    assert load_checkpoint(tmp_path / "a.ckpt")["optimizer"]["param_groups"][0]["lr"] == pytest.approx(1e-3 / 6)
+    assert load_model(straight).meta["options"]["lr_decay"] == "linear"
+    first = _opts(photo_dir, tmp_path / "b.safetensors", iters=6, val_every=0, lr_decay="linear",
+                  checkpoint_every=1)  # fmt: skip
+    with pytest.raises(PerceptaError, match="interrupted at iteration 3"), _stop_after(3):
+        train(first)
+    assert load_checkpoint(first.checkpoint_path)["optimizer"]["param_groups"][0]["lr"] == pytest.approx(1e-3 / 2)
+    resumed = train(dataclasses.replace(first, overwrite=True), resume=first.checkpoint_path)
+    for key, value in _weights(straight).items():
+        assert torch.equal(value, _weights(resumed)[key]), key
+    constant = train(_opts(photo_dir, tmp_path / "c.safetensors", iters=6, val_every=0))
+    assert load_checkpoint(tmp_path / "c.ckpt")["optimizer"]["param_groups"][0]["lr"] == 1e-3
+    assert not all(torch.equal(v, _weights(constant)[k]) for k, v in _weights(straight).items())
+    with pytest.raises(ValueError, match="lr_decay must be one of none, linear"):
+        _opts(photo_dir, tmp_path / "d.safetensors", lr_decay="cosine")

@@ -34,6 +34,11 @@ def _losses(meta: dict[str, Any]) -> dict[str, Any]:
     return meta["final_losses"] if isinstance(meta.get("final_losses"), dict) else {}
 
 
+def _decay(o: Any) -> str:
+    """`` falling linearly to 0`` for a run with ``--lr-decay linear``, else nothing (the paper's constant rate)."""
+    return " falling linearly to 0" if getattr(o, "lr_decay", "none") == "linear" else ""
+
+
 def _hours(seconds: Any) -> str:
     return "?" if _value(seconds) is None else format(seconds / 3600, ".2f")
 
@@ -106,8 +111,8 @@ def model_card(path: Path) -> str:
             f"- network: `{config.arch}`, width {config.width}, {config.norm} norm, {config.upsample} upsampling"
             f"{residual}, {config.macs_per_pixel() / 1000:.0f}k multiply-adds per pixel",
             f"- recipe: {clean(meta.get('recipe', 'percepta train style'))}: {o.size}x{o.size} crops, batch "
-            f"{o.batch_size}, Adam lr {o.lr}, content {w.content} at {','.join(w.content_layers)}, style {w.style} "
-            f"({w.gram_reduction}) at {','.join(w.style_layers)}"
+            f"{o.batch_size}, Adam lr {o.lr}{_decay(o)}, content {w.content} at {','.join(w.content_layers)}, "
+            f"style {w.style} ({w.gram_reduction}) at {','.join(w.style_layers)}"
             f"{f' on {w.style_octaves} octaves' if w.style_octaves > 1 else ''}, TV {w.tv}{warm}",
             f"- budget: {meta.get('iterations')} iterations, {_hours(meta.get('train_seconds'))} h "
             f"on {clean(meta.get('train_device'))}{earlier} (percepta {clean(meta.get('percepta_version'))})",
@@ -122,7 +127,8 @@ def model_card(path: Path) -> str:
             f"- x{s} super-resolution, {loss} loss, TV {w.tv}",
             f"- network: `{config.arch}`, {config.norm} norm, {config.upsample} upsampling, skip `{config.skip}`",
             f"- recipe: {clean(meta.get('recipe'))}: {o.size} px patches ({o.size // s} px inputs: blur sigma 1 + "
-            f"bicubic), batch {o.batch_size}, Adam lr {o.lr}; {len(meta.get('held_out', []))} photos held out",
+            f"bicubic), batch {o.batch_size}, Adam lr {o.lr}{_decay(o)}; {len(meta.get('held_out', []))} photos "
+            "held out",
             f"- budget: {meta.get('iterations')} iterations, {_number(meta.get('train_seconds', 0), '.0f')} s on "
             f"{clean(meta.get('train_device'))}{note}",
         ]

@@ -48,6 +48,8 @@ TV_WEIGHT = 1.0
 
 #: Adam's learning rate, both tasks.
 LEARNING_RATE = 1e-3
+#: The paper keeps it constant ("none"); "linear" (``--lr-decay``, a deviation) lowers it to zero over the run.
+LR_DECAYS = ("none", "linear")
 #: Batch size, both tasks.
 BATCH_SIZE = 4
 #: Section 4.1: "we resize each of the 80k training images to 256 x 256".

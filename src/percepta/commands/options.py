@@ -184,6 +184,9 @@ def add_train_options(p: argparse.ArgumentParser, recipe: bool = False) -> None:
         g.add_argument("-o", "--output", required=True, help="model file to write (.safetensors)")
     g.add_argument("--batch-size", type=positive_int, default=hp.BATCH_SIZE, help="global batch (paper: %(default)s)")
     g.add_argument("--lr", type=rate, default=hp.LEARNING_RATE, help="Adam learning rate (paper: %(default)s)")
+    g.add_argument("--lr-decay", choices=hp.LR_DECAYS, default=None if recipe else "none",
+                   help="linear: the learning rate falls to zero over the run (its iterations or time budget; "
+                        f"budgeted training, Li et al. 2020) ({by_recipe}none, constant)")  # fmt: skip
     g.add_argument(
         "--iters",
         type=positive_int,

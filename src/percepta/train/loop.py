@@ -84,6 +84,8 @@ def train(opts: TrainOptions, resume: str | os.PathLike | None = None) -> Path |
     try:
         with bar, _stop_requests() as stop_requested:
             for it in range(start, opts.iters):
+                if opts.lr_decay != "none":
+                    _decay(optimizer, opts, it, ctx.mean({"s": time.perf_counter() - t0})["s"])
                 batch = _batch(opts, photos, it, ctx)
                 if len(grams) > 1:  # several paintings: each iteration the next one's targets
                     loss.style_grams = grams[it % len(grams)]
@@ -123,6 +125,17 @@ def train(opts: TrainOptions, resume: str | os.PathLike | None = None) -> Path |
             f"percepta: time budget of {opts.time_budget:g} s spent after {iteration} iterations", file=sys.stderr
         )
     return _save_final(net, opts, log, time.perf_counter() - t0, iteration)
+
+
+def _decay(optimizer: torch.optim.Optimizer, opts: TrainOptions, iteration: int, elapsed: float) -> None:
+    """``TrainOptions.lr_decay="linear"``: the learning rate at this point of the run, falling to zero where the
+    run ends (its iterations or its time budget, whichever comes first; ``elapsed`` is the same on every
+    process, so that data-parallel replicas take the same steps)."""
+    done = iteration / opts.iters
+    if opts.time_budget:
+        done = max(done, elapsed / opts.time_budget)
+    for group in optimizer.param_groups:
+        group["lr"] = opts.lr * max(1.0 - done, 0.0)
 
 
 class _Progress:

@@ -44,6 +44,9 @@ class TrainOptions:
     photo_size: int | None = None
     batch_size: int = hp.BATCH_SIZE
     lr: float = hp.LEARNING_RATE
+    #: ``linear``: the learning rate falls linearly to zero over the run, its iterations or its time budget,
+    #: whichever ends it first (budgeted training: Li, Yumer & Ramanan, ICLR 2020); the paper keeps it constant
+    lr_decay: Literal["none", "linear"] = "none"
     iters: int | None = None  # style 40,000 (paper), SR 200,000 (paper)
     time_budget: float | None = None  # stop and save the model after this many seconds (resumed runs included)
     seed: int = 0
@@ -76,6 +79,8 @@ class TrainOptions:
             self.loss = LossWeights() if style else LossWeights.super_resolution("feat")
         elif isinstance(self.loss, dict):
             self.loss = LossWeights(**self.loss)
+        if self.lr_decay not in hp.LR_DECAYS:
+            raise ValueError(f"lr_decay must be one of {', '.join(hp.LR_DECAYS)}, not {self.lr_decay!r}")
         if self.amp not in AMP_MODES:
             raise ValueError(f"amp must be one of {', '.join(AMP_MODES)}, not {self.amp!r}")
         if self.teacher and self.task != "style":

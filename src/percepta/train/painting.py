@@ -33,7 +33,7 @@ def recipe_values(r: Recipe) -> dict[str, Any]:
         "style_weight": r.loss.style, "tv_weight": r.loss.tv, "gram_reduction": r.loss.gram_reduction,
         "style_octaves": r.loss.style_octaves,
         "content_layers": r.loss.content_layers, "style_layers": r.loss.style_layers, "margin": r.margin,
-        "time_budget": r.minutes * 60 if r.minutes else None, "amp": r.amp,
+        "time_budget": r.minutes * 60 if r.minutes else None, "amp": r.amp, "lr_decay": r.lr_decay,
     }  # fmt: skip
 
 

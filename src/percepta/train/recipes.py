@@ -58,6 +58,7 @@ class Recipe:
     margin: int = 0  # reflection margin the saved model runs behind (weights trained without it)
     typical: str = ""  # measured speed, for the expected time
     amp: str = "off"  # mixed precision (``auto``: bf16 on a CPU with AMX, percepta.runtime.mixed_precision)
+    lr_decay: str = "none"  # ``linear``: the learning rate falls to zero over the run (TrainOptions.lr_decay)
 
 
 def _quick() -> Recipe:
@@ -111,7 +112,7 @@ def quick_options(style: str, output: str, *, init_from: str | None = None, iter
     r = recipe("quick")
     fields = dict(net=net or r.net, loss=loss or r.loss, size=r.size, style_size=r.style_size,
                   iters=iters or r.iters, init_from=init_from, margin=r.margin, val_every=0, checkpoint_every=50,
-                  half=True, amp=r.amp)  # fmt: skip
+                  half=True, amp=r.amp, lr_decay=r.lr_decay)  # fmt: skip
     return TrainOptions("style", data or str(BUNDLED_PHOTOS), output, style=style, **{**fields, **overrides})
 
 
