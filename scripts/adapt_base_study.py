@@ -111,6 +111,10 @@ larger than at 1, and a default picked to pass the yardstick would not be one pi
 """
 
 
+#: the first quick recipe's TV weight (rows at another say it: ``tv300``); its learning rate was constant
+FIRST_TV = 1.0
+
+
 def deepened(src: Path, blocks: int) -> Path:
     """``src``'s network with ``blocks`` residual blocks: the new ones follow the old ones and start as the
     identity (their last norm's scale and shift zero), so the deeper network begins where ``src`` was."""
@@ -174,7 +178,8 @@ def run(
     lr_decay: str | None = None,
 ) -> None:
     """Train ``painting`` from ``init`` through ``stages``; a ``style_weight``, ``amp``, ``style_size``,
-    ``style_layers``, ``tv`` weight or crop ``size`` other than the first recipe's is part of the row's label
+    ``style_layers``, ``tv`` weight (:data:`FIRST_TV`) or crop ``size`` other than the first recipe's is part of
+    the row's label
     (``multi x3 bf16 s320 L2345 tv0 c160``: three times its weight, in bf16, the painting at 320 px, the style
     loss on relu2_2, relu3_3, relu4_3 and relu5_3, no TV term, 160 px crops)."""
     from percepta.infer import stylize
@@ -196,13 +201,13 @@ def run(
         base = f"{base} s{style_size}"
     if tuple(loss.style_layers) != tuple(r.loss.style_layers):
         base = f"{base} L{''.join(layer[4] for layer in loss.style_layers)}"
-    if loss.tv != r.loss.tv:
+    if loss.tv != FIRST_TV:
         base = f"{base} tv{loss.tv:g}"
     if size != r.size:
         base = f"{base} c{size}"
     lr_decay = lr_decay or r.lr_decay
-    if lr_decay != r.lr_decay:
-        base = f"{base} {'lin' if lr_decay == 'linear' else 'const'}"
+    if lr_decay != "none":  # the first recipe's constant rate is unlabelled
+        base = f"{base} lin"
     ckpt = WORK / painting / f"{base.replace(' ', '-')}.ckpt"
     for iters in stages:
         if (base, painting, iters) in done:

@@ -8,8 +8,10 @@ deliberate deviations, each named here with its reason:
   model trained across the five public-domain paintings (:data:`QUICK_BASE`, chosen by measuring
   time-to-quality on paintings it never saw: docs/adapt_base.md), 128 px crops with the painting at 256 px
   (strokes keep their size relative to the crop), style weight 1.5e-4 (three times the bundled models': at
-  theirs a user's painting came out paler than the authors' models paint it; docs/adapt_base.md), and stops
-  at a time budget (``--minutes``, 10 by default).
+  theirs a user's painting came out paler than the authors' models paint it; docs/adapt_base.md), TV weight
+  300 (a strong total-variation term smooths the fine hatching short runs paint between the painting's
+  marks, so the marks come out larger: docs/adapt_base.md), the learning rate falling linearly to zero over
+  the time budget (``--lr-decay linear``), and stops at that budget (``--minutes``, 10 by default).
 - ``cpu``: a model from scratch in under an hour, the bold-styles recipe (docs/style_levers.md): half width with 5
   residual blocks (a larger receptive field), the authors' loss form and weights, the painting at 512 px.
 
@@ -66,8 +68,9 @@ def _quick() -> Recipe:
         "quick",
         "warm start from the multi-painting base, 128 px crops, the painting at 256 px, half-width network",
         size=128, style_size=256, net=NetConfig.style("instance", "resize", width=0.5, blocks=3),
-        loss=LossWeights(style=1.5e-4), iters=5000, minutes=10.0, init_from=QUICK_BASE, margin=EDGE_MARGIN,
-        typical="about 0.4 s per iteration on a 2-core CPU with AMX (bf16), 0.9 s without", amp="auto",
+        loss=LossWeights(style=1.5e-4, tv=300.0), iters=5000, minutes=10.0, init_from=QUICK_BASE,
+        margin=EDGE_MARGIN, typical="about 0.4 s per iteration on a 2-core CPU with AMX (bf16), 0.9 s without",
+        amp="auto", lr_decay="linear",
     )  # fmt: skip
 
 
@@ -120,7 +123,7 @@ def base_options(output: str, styles: list[str], iters: int, *, init_from: str |
                  net: NetConfig | None = None) -> Any:  # fmt: skip
     """``TrainOptions`` of the multi-painting base (:data:`QUICK_BASE`): the ``quick`` recipe's network (or
     ``net``) and loss, each iteration the next painting's style target."""
-    loss = replace(recipe("quick").loss, style=BASE_STYLE_WEIGHT)
+    loss = replace(recipe("quick").loss, style=BASE_STYLE_WEIGHT, tv=hp.TV_WEIGHT)  # as the shipped base was trained
     opts = quick_options(styles[0], output, init_from=init_from, iters=iters, net=net, loss=loss,
-                         more_styles=tuple(styles[1:]))  # fmt: skip
+                         more_styles=tuple(styles[1:]), lr_decay="none")  # fmt: skip
     return replace(opts, margin=0, extra_meta={"recipe": "quick base: iteration i's painting is i mod K"})
