@@ -29,6 +29,7 @@ from pathlib import Path
 
 from style_levers import Measure  # chicago at 510 px, scored as percepta eval style scores (scripts/)
 
+from percepta import hyperparams as hp
 from percepta.arch import style_arch
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -84,15 +85,15 @@ minutes; `mosaic`'s ten-minute quick model is 4.12e5 / 0.174 / 0.250 / 9.2 px, t
 - the learning rate falling linearly to zero over the run (`--lr-decay linear`; `lin`, budgeted training as in
   Li et al. 2020): `mosaic` 4.16e5 / 0.158 / 0.253 / 9.3 px against 4.28e5 / 0.167 / 0.262 / 9.3 px at a
   constant rate and the same iterations: both losses 3-6% lower, 3% less change, within the spread of repeated
-  runs. The flag stays; the recipe keeps the paper's constant rate;
-- a TV weight of 30 as well (`tv30 lin`: the TV term about a tenth of the loss, against 0.4% at the recipe's
-  1): `mosaic` 4.08e5 / 0.166 / 0.249 / 9.6 px; `la_muse` 3.44e5 / 0.144 / 0.284 / 10.8 px, its marks 0.87x
-  and its change 0.97x the authors', but its content loss 1% past their 3.41e5;
-- a TV weight of 300 (`tv300 lin`): **`la_muse` meets every target** (3.29e5 / 0.159 / 0.318 / 12.1 px:
-  content and style ratio below the authors', change 1.08x, motif 0.97x), and `mosaic`'s marks reach the
-  authors' size (11.8 px, 1.03x; 4.05e5 / 0.173 / 0.236, change 0.89x), its content loss still 1.25x
-  theirs. By eye (`mosaic`) the strong TV term smooths the fine hatching between the tile lines into flat
-  patches, nearer the authors' flat tiles with thin lines; the lines are thinner too;
+  runs; the quick recipe now uses it, with the TV weight below;
+- a TV weight of 30 as well (`tv30 lin`: the TV term about a tenth of the loss, against 0.4% at the first
+  recipe's 1): `mosaic` 4.08e5 / 0.166 / 0.249 / 9.6 px; `la_muse` 3.44e5 / 0.144 / 0.284 / 10.8 px, its
+  marks 0.87x and its change 0.97x the authors', but its content loss 1% past their 3.41e5;
+- a TV weight of 300 (`tv300 lin`, the quick recipe's since): **`la_muse` meets every target** (3.29e5 /
+  0.159 / 0.318 / 12.1 px: content and style ratio below the authors', change 1.08x, motif 0.97x), and
+  `mosaic`'s marks reach the authors' size (11.8 px, 1.03x; 4.05e5 / 0.173 / 0.236, change 0.89x), its
+  content loss still 1.25x theirs. By eye (`mosaic`) the strong TV term smooths the fine hatching between the
+  tile lines into flat patches, nearer the authors' flat tiles with thin lines; the lines are thinner too;
 - the style loss without relu1_2 (`L234`, 750 iterations): `mosaic` 4.22e5 / 0.155 / 0.250 / 9.5 px;
 - crops and painting both 1.25x larger (`s320 c160`: 160 px crops, the painting at 320 px; 650 iterations,
   6.4 minutes): 4.97e5 / 0.113 / 0.255 / 9.2 px, marks no larger and more of the photo lost;
@@ -178,10 +179,10 @@ def run(
     lr_decay: str | None = None,
 ) -> None:
     """Train ``painting`` from ``init`` through ``stages``; a ``style_weight``, ``amp``, ``style_size``,
-    ``style_layers``, ``tv`` weight (:data:`FIRST_TV`) or crop ``size`` other than the first recipe's is part of
-    the row's label
-    (``multi x3 bf16 s320 L2345 tv0 c160``: three times its weight, in bf16, the painting at 320 px, the style
-    loss on relu2_2, relu3_3, relu4_3 and relu5_3, no TV term, 160 px crops)."""
+    ``style_layers``, ``tv`` weight (:data:`FIRST_TV`), crop ``size`` or ``lr_decay`` other than the first
+    recipe's is part of the row's label (``multi x3 bf16 s320 L2345 tv0 c160 lin``: three times its weight, in
+    bf16, the painting at 320 px, the style loss on relu2_2, relu3_3, relu4_3 and relu5_3, no TV term, 160 px
+    crops, the learning rate falling to zero over each stage's run: use one stage)."""
     from percepta.infer import stylize
     from percepta.modelfile import load_model
     from percepta.runtime import mixed_precision
@@ -266,7 +267,7 @@ def main() -> None:
     ap.add_argument("--style-size", type=int, help="the painting's size instead of the quick recipe's")
     ap.add_argument("--style-layers", help="comma-separated VGG-16 layers instead of the paper's four")
     ap.add_argument("--tv", type=float, help="the TV weight instead of the quick recipe's")
-    ap.add_argument("--lr-decay", choices=("none", "linear"), help="instead of the quick recipe's")
+    ap.add_argument("--lr-decay", choices=hp.LR_DECAYS, help="instead of the quick recipe's")
     ap.add_argument("--size", type=int, help="the training crops' size instead of the quick recipe's")
     ap.add_argument("--table", action="store_true", help="write docs/adapt_base.md from the recorded results")
     args = ap.parse_args()

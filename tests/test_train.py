@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import dataclasses
 import math
@@ -435,8 +434,7 @@ def test_photo_size_shows_scenes_larger_in_the_same_crops(tmp_path) -> None:
         TrainOptions("style", "d", "m.safetensors", style="s.jpg", size=64, photo_size=32)
 
 
-@contextlib.contextmanager
-def _stop_after(n: int):
+def _stop_after(monkeypatch, n: int) -> None:
     """Ctrl-C as iteration ``n + 1`` begins (the loop saves iteration ``n``'s checkpoint and stops)."""
     from percepta.train import loop
 
@@ -447,14 +445,10 @@ def _stop_after(n: int):
             raise KeyboardInterrupt
         return real(opts, photos, iteration, ctx)
 
-    loop._batch = batch
-    try:
-        yield
-    finally:
-        loop._batch = real
+    monkeypatch.setattr(loop, "_batch", batch)
 
 
-def test_linear_lr_decay_falls_to_zero_and_resumes_exactly(photo_dir, tmp_path) -> None:
+def test_linear_lr_decay_falls_to_zero_and_resumes_exactly(photo_dir, tmp_path, monkeypatch) -> None:
     """``lr_decay="linear"``: the learning rate of iteration i is lr * (1 - i / iters), recorded in the
     checkpoint's optimiser, the same schedule across a resume; the model records the choice."""
     straight = train(_opts(photo_dir, tmp_path / "a.safetensors", iters=6, val_every=0, lr_decay="linear"))
@@ -462,7 +456,8 @@ def test_linear_lr_decay_falls_to_zero_and_resumes_exactly(photo_dir, tmp_path) 
     assert load_model(straight).meta["options"]["lr_decay"] == "linear"
     first = _opts(photo_dir, tmp_path / "b.safetensors", iters=6, val_every=0, lr_decay="linear",
                   checkpoint_every=1)  # fmt: skip
-    with pytest.raises(PerceptaError, match="interrupted at iteration 3"), _stop_after(3):
+    with monkeypatch.context() as patched, pytest.raises(PerceptaError, match="interrupted at iteration 3"):
+        _stop_after(patched, 3)
         train(first)
     assert load_checkpoint(first.checkpoint_path)["optimizer"]["param_groups"][0]["lr"] == pytest.approx(1e-3 / 2)
     resumed = train(dataclasses.replace(first, overwrite=True), resume=first.checkpoint_path)

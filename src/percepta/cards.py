@@ -34,9 +34,9 @@ def _losses(meta: dict[str, Any]) -> dict[str, Any]:
     return meta["final_losses"] if isinstance(meta.get("final_losses"), dict) else {}
 
 
-def _decay(o: Any) -> str:
+def _decay(o: TrainOptions) -> str:
     """`` falling linearly to 0`` for a run with ``--lr-decay linear``, else nothing (the paper's constant rate)."""
-    return " falling linearly to 0" if getattr(o, "lr_decay", "none") == "linear" else ""
+    return " falling linearly to 0" if o.lr_decay == "linear" else ""
 
 
 def _hours(seconds: Any) -> str:

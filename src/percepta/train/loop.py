@@ -84,8 +84,9 @@ def train(opts: TrainOptions, resume: str | os.PathLike | None = None) -> Path |
     try:
         with bar, _stop_requests() as stop_requested:
             for it in range(start, opts.iters):
-                if opts.lr_decay != "none":
-                    _decay(optimizer, opts, it, ctx.mean({"s": time.perf_counter() - t0})["s"])
+                if opts.lr_decay != "none":  # the elapsed time counts only with a budget (one all-reduce, then)
+                    elapsed = ctx.mean({"s": time.perf_counter() - t0})["s"] if opts.time_budget else 0.0
+                    _decay(optimizer, opts, it, elapsed)
                 batch = _batch(opts, photos, it, ctx)
                 if len(grams) > 1:  # several paintings: each iteration the next one's targets
                     loss.style_grams = grams[it % len(grams)]
