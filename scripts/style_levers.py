@@ -95,6 +95,10 @@ LEVERS: dict[str, tuple[str | None, str, dict]] = {
                   {"loss": {"tv": 20.0}}),
     "warm_full_style": ("warm_painting512", "the default style weight 2.5e-4 (the authors' balance; the "
                         "bundled model's 5e-5 was lowered to win the content number)", {"loss": {"style": 2.5e-4}}),
+    "warm_tv300": ("warm_same", "TV weight 300 (the quick recipe's: it made la_muse's and mosaic's marks larger, "
+                   "docs/adapt_base.md)", {"loss": {"tv": 300.0}}),
+    "warm_tv300_x3": ("warm_tv300", "with the quick recipe's style weight too (1.5e-4, three times the bundled)",
+                      {"loss": {"style": 1.5e-4}}),
 }  # fmt: skip
 BASE_NET = dict(norm="instance", upsample="resize", width=0.5, blocks=3)
 BASE_LOSS = dict(content=1.0, style=2e-4, tv=1.0, gram_reduction="frobenius")

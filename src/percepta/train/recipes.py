@@ -9,8 +9,9 @@ deliberate deviations, each named here with its reason:
   time-to-quality on paintings it never saw: docs/adapt_base.md), 128 px crops with the painting at 256 px
   (strokes keep their size relative to the crop), style weight 1.5e-4 (three times the bundled models': at
   theirs a user's painting came out paler than the authors' models paint it; docs/adapt_base.md), TV weight
-  300 (a strong total-variation term smooths the fine hatching short runs paint between the painting's
-  marks, so the marks come out larger: docs/adapt_base.md), the learning rate falling linearly to zero over
+  150 (a strong total-variation term smooths the fine hatching short runs paint between the painting's
+  marks, so the marks come out larger; 300 made them larger still and cost candy some of its change:
+  docs/adapt_base.md), the learning rate falling linearly to zero over
   the time budget (``--lr-decay linear``), and stops at that budget (``--minutes``, 10 by default).
 - ``cpu``: a model from scratch in under an hour, the bold-styles recipe (docs/style_levers.md): half width with 5
   residual blocks (a larger receptive field), the authors' loss form and weights, the painting at 512 px.
@@ -68,7 +69,7 @@ def _quick() -> Recipe:
         "quick",
         "warm start from the multi-painting base, 128 px crops, the painting at 256 px, half-width network",
         size=128, style_size=256, net=NetConfig.style("instance", "resize", width=0.5, blocks=3),
-        loss=LossWeights(style=1.5e-4, tv=300.0), iters=5000, minutes=10.0, init_from=QUICK_BASE,
+        loss=LossWeights(style=1.5e-4, tv=150.0), iters=5000, minutes=10.0, init_from=QUICK_BASE,
         margin=EDGE_MARGIN, typical="about 0.4 s per iteration on a 2-core CPU with AMX (bf16), 0.9 s without",
         amp="auto", lr_decay="linear",
     )  # fmt: skip
