@@ -82,8 +82,8 @@ but the style ratio past the authors' 0.215), at 320 px 4.78e5 / 0.102 / 0.269 /
 neither meets the target.
 
 **More levers for `mosaic`, `la_muse` and `candy`** (`x3`, bf16, 1,500 iterations unless said: about the ten
-minutes; `mosaic`'s ten-minute quick model is 4.12e5 / 0.174 / 0.250 / 9.2 px, the authors' 3.25e5 / 0.215 /
-0.266 / 11.5 px):
+minutes; `mosaic`'s first ten-minute quick model (TV 1) is 4.12e5 / 0.174 / 0.250 / 9.2 px, the authors'
+3.25e5 / 0.215 / 0.266 / 11.5 px):
 - the learning rate falling linearly to zero over the run (`--lr-decay linear`; `lin`, budgeted training as in
   Li et al. 2020): `mosaic` 4.16e5 / 0.158 / 0.253 / 9.3 px against 4.28e5 / 0.167 / 0.262 / 9.3 px at a
   constant rate and the same iterations: both losses 3-6% lower, 3% less change, within the spread of repeated

@@ -11,8 +11,8 @@ deliberate deviations, each named here with its reason:
   theirs a user's painting came out paler than the authors' models paint it; docs/adapt_base.md), TV weight
   150 (a strong total-variation term smooths the fine hatching short runs paint between the painting's
   marks, so the marks come out larger; 300 made them larger still and cost candy some of its change:
-  docs/adapt_base.md), the learning rate falling linearly to zero over
-  the time budget (``--lr-decay linear``), and stops at that budget (``--minutes``, 10 by default).
+  docs/adapt_base.md), the learning rate falling linearly to zero over the time budget (``--lr-decay
+  linear``), and stops at that budget (``--minutes``, 10 by default).
 - ``cpu``: a model from scratch in under an hour, the bold-styles recipe (docs/style_levers.md): half width with 5
   residual blocks (a larger receptive field), the authors' loss form and weights, the painting at 512 px.
 
