@@ -368,6 +368,7 @@ def test_amp_auto_is_bf16_channels_last_only_on_a_cpu_with_amx(photo_dir, tmp_pa
     net, loss = torch.nn.Conv2d(3, 3, 1), torch.nn.Identity()
     for amx, expected in ((True, torch.bfloat16), (False, None)):
         monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda amx=amx: amx)
+        monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda amx=amx: amx)  # AMX CPUs have both
         step = _Step(net, loss, None, "auto", torch.device("cpu"))
         assert step.dtype is expected and step.channels_last == amx
         assert mixed_precision("auto", "cuda:0") == "off" and mixed_precision("fp16", "cpu") == "fp16"
