@@ -9,21 +9,24 @@ size, network and loss weights; batch 4, random photos and painting, which cost 
 - ``fp32``: the paper's precision (``--amp off``);
 - ``fp32, channels-last``: the same, in the memory layout oneDNN's fastest kernels use;
 - ``bf16``: autocast (the networks in bf16, the loss terms in fp32);
-- ``bf16, channels-last``: what ``--amp auto`` picks on a CPU with AMX bf16 units
+- ``bf16, channels-last``: what ``--amp auto`` picks on a CPU with native bf16 units
   (``percepta.runtime.mixed_precision``).
 
 The table gives medians and each mode's speed-up over fp32 from the same run. bf16 only pays on a CPU with
-native bf16 units (here: the CPU's AMX tiles); elsewhere PyTorch emulates it.
+native bf16 units (Intel's AMX tiles, or AVX-512 bf16 as on AMD's Zen 4 and later); elsewhere PyTorch emulates
+it. Each kind of CPU (``percepta.runtime.native_bf16``) has its own section of the page: a run replaces its
+kind's and keeps the others'.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
 import time
 from pathlib import Path
+
+from percepta.runtime import CPU_KINDS, cpu_name, native_bf16  # no torch at import
 
 ROOT = Path(__file__).resolve().parents[1]
 MODES = {"fp32": ("off", False), "fp32, channels-last": ("off", True), "bf16": ("bf16", False),
@@ -80,15 +83,11 @@ def main() -> None:
     from percepta.train.recipes import recipe
 
     torch.set_num_threads(args.threads)
-    amx = torch.cpu._is_amx_tile_supported()
+    kind = native_bf16() or "fp32"
     lines = [
-        "# Training speed on a CPU: fp32 against bf16 (`--amp`)",
+        f"## {CPU_KINDS[kind]}",
         "",
-        f"Written by `python benchmarks/train_step.py` (one run, median of {args.steps} steps per cell, "
-        f"{args.threads} threads, {platform.processor() or platform.machine()}, AMX bf16: "
-        f"{'yes' if amx else 'no'}; other jobs may have run beside it, which is why the modes are interleaved: "
-        "compare the ratios, not the seconds across runs). One step is batch 4 through the recipe's network and "
-        "the VGG-16 loss, forward and backward.",
+        f"{cpu_name()}: one run, median of {args.steps} steps per cell, {args.threads} threads.",
         "",
         "| recipe | crops / painting | " + " | ".join(MODES) + " | bf16, channels-last / fp32 |",
         "|---|---|" + "---:|" * (len(MODES) + 1),
@@ -99,12 +98,38 @@ def main() -> None:
         best = s["fp32"] / s["bf16, channels-last"]
         lines.append(f"| {name} | {r.size} / {r.style_size} px | {cells} | {best:.2f}x |")
         print(lines[-1], flush=True)
-    lines += [
+    out = Path(args.out)
+    sections = kept_sections(out.read_text() if out.is_file() else "")
+    sections[kind] = "\n".join(lines) + "\n"
+    out.write_text(page(sections))
+
+
+def kept_sections(text: str) -> dict[str, str]:
+    """The page's sections by kind of CPU (``## `` + its heading in ``CPU_KINDS``)."""
+    heading = {f"## {title}": kind for kind, title in CPU_KINDS.items()}
+    sections, kind = {}, None
+    for line in text.splitlines(keepends=True):
+        if line.startswith("## "):
+            kind = heading.get(line.strip())
+        if kind:
+            sections[kind] = sections.get(kind, "") + line
+    return {k: v.rstrip("\n") + "\n" for k, v in sections.items()}
+
+
+def page(sections: dict[str, str]) -> str:
+    head = [
+        "# Training speed on a CPU: fp32 against bf16 (`--amp`)",
         "",
-        "`--amp auto` (the `quick` and `cpu` recipes' setting) is the last mode where the CPU has AMX "
-        "bf16 units and fp32 elsewhere; the `paper` recipe keeps the paper's fp32 unless `--amp` is given.",
+        "Written by `python benchmarks/train_step.py`, one run per kind of CPU on the 2-core development "
+        "machine (whichever it was that day; other jobs may have run beside it, which is why the modes are "
+        "interleaved: compare the ratios, not the seconds across runs or machines). One step is batch 4 through "
+        "the recipe's network and the VGG-16 loss, forward and backward.",
+        "",
+        "`--amp auto` (the `quick` and `cpu` recipes' setting) is the last mode on a CPU with native bf16 units "
+        "and fp32 elsewhere; the `paper` recipe keeps the paper's fp32 unless `--amp` is given.",
+        "",
     ]
-    Path(args.out).write_text("\n".join(lines) + "\n")
+    return "\n".join(head + [sections[k] for k in CPU_KINDS if k in sections])
 
 
 if __name__ == "__main__":

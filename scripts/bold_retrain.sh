@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The bold-styles retraining (issue 23; the lever measured in docs/style_levers.md): every public-domain
 # painting from scratch at the authors' painting size and loss weights, half width, 5 residual blocks,
-# 128 px crops, bf16 where the CPU has AMX (--amp auto: about 2.5x faster, docs/train_step.md), in resumable
-# stages (500 ... 3000 iterations) whose models are kept for measuring, under ~/.cache/percepta-train/bold.
+# 128 px crops, bf16 where the CPU has native bf16 (--amp auto: 1.7-2.2x faster, docs/train_step.md), in
+# resumable stages (500 ... 3000 iterations) whose models are kept for measuring, under ~/.cache/percepta-train/bold.
 # Hours on a 2-core CPU (about 5-7 for all five in fp32, 2-3 in bf16); rerun it to continue:
 # finished stages are skipped and the checkpoint resumes the running one.
 #   nohup bash scripts/bold_retrain.sh > ~/.cache/percepta-train/bold/log.txt 2>&1 &

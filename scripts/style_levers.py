@@ -10,9 +10,11 @@ model stylises chicago.jpg at 510 px and is measured: **change** and **motif sca
 (:mod:`percepta.lookmetrics`, the look the issue asks for: authors' model 0.299 / 29.6 px, ours 0.154 /
 20.6 px), **content loss** (relu2_2) and **style ratio** (painting at 512 px) as ``percepta eval style``
 measures them. The bundled model and the authors' output are measured too (``bundled``, ``authors``).
-Results are appended to ``WORK/results.jsonl``, outputs saved under ``--images`` (default /tmp/levers;
-never in the repository: chicago and the authors' outputs are for research use only), models and
-checkpoints under ``WORK`` (default ``~/.cache/percepta-train/levers``). Runs already measured are skipped.
+Results are appended to :data:`RESULTS` (in the repository, so that the table can always be written again;
+the rows measured before 2 December 2026 were recovered from docs/style_levers.md at its printed precision
+when the cache that held them was lost), outputs saved under ``--images`` (default /tmp/levers; never in
+the repository: chicago and the authors' outputs are for research use only), models and checkpoints under
+``WORK`` (default ``~/.cache/percepta-train/levers``). Runs already measured are skipped.
 
 Every candidate changes one thing from its parent (``LEVERS``). ``per_layer_equal`` reweights the style
 layers so that each has the same share of the photo's style loss (the authors' and eq. 4's forms both leave
@@ -32,6 +34,8 @@ from pathlib import Path
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 WORK = Path.home() / ".cache" / "percepta-train" / "levers"
+#: every measured row, one JSON object a line (lever, iterations, train seconds of the stage, the four numbers)
+RESULTS = Path(__file__).resolve().parents[1] / "docs" / "bench" / "style_levers.jsonl"
 BUNDLED = Path(__file__).resolve().parents[1] / "src" / "percepta" / "models" / "wave.safetensors"
 HELD_OUT = ("chicago.jpg", "hoovertowernight.jpg", "amber.jpg")
 #: the authors' weights for wave (shared/data/README.md): content 1, style 5 on the mean-of-Gram-entries
@@ -231,13 +235,13 @@ def _run_stages(
         output.save(images / f"{name}_it{iters}.png")
         row = {"lever": name, "iters": iters, "train_s": round(seconds, 1), **measure(output)}
         print(json.dumps(row), flush=True)
-        with open(work / "results.jsonl", "a") as f:
+        with open(RESULTS, "a") as f:
             f.write(json.dumps(row) + "\n")
         rows.append(row)
     return rows
 
 
-def references(work: Path, images: Path, measure: Measure, done: set) -> None:
+def references(images: Path, measure: Measure, done: set) -> None:
     from percepta.image import load_rgb
     from percepta.infer import stylize
     from percepta.modelfile import load_model
@@ -245,18 +249,18 @@ def references(work: Path, images: Path, measure: Measure, done: set) -> None:
     if ("authors", 40000) not in done:
         authors = load_rgb(DATA / "reference" / "eccv16" / "chicago_wave.jpg").resize(measure.photo.size, 3)
         row = {"lever": "authors", "iters": 40000, "train_s": None, **measure(authors)}
-        with open(work / "results.jsonl", "a") as f:
+        with open(RESULTS, "a") as f:
             f.write(json.dumps(row) + "\n")
     if ("bundled", 1300) not in done:
         output = stylize(measure.photo, load_model(BUNDLED))
         output.save(images / "bundled.png")
         row = {"lever": "bundled", "iters": 1300, "train_s": None, **measure(output)}
-        with open(work / "results.jsonl", "a") as f:
+        with open(RESULTS, "a") as f:
             f.write(json.dumps(row) + "\n")
 
 
-def table(work: Path) -> str:
-    rows = [json.loads(line) for line in (work / "results.jsonl").read_text().splitlines() if line.strip()]
+def table() -> str:
+    rows = [json.loads(line) for line in RESULTS.read_text().splitlines() if line.strip()]
     out = ["| lever | iterations | train time (total) | change | motif scale (px) | content loss | style ratio |",
            "|---|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
     so_far: dict[str, float] = {}  # training time of each lever's stages so far (each stage resumes the last)
@@ -277,7 +281,7 @@ def main() -> None:
     parser.add_argument(
         "--amp",
         default="off",
-        help="mixed precision (auto: bf16 where the CPU has AMX, the "
+        help="mixed precision (auto: bf16 where the CPU has native bf16, the "
         "same numbers at equal iterations, docs/train_step.md; the table's first runs: off)",
     )
     parser.add_argument("--list", action="store_true")
@@ -288,16 +292,16 @@ def main() -> None:
             print(f"{name:16s} (from {parent or '-'}): {what}\n{'':18s}{settings(name)}")
         return
     if args.table:
-        print(table(args.work))
+        print(table())
         return
     args.work.mkdir(parents=True, exist_ok=True)
     args.images.mkdir(parents=True, exist_ok=True)
-    results = args.work / "results.jsonl"
+    results = RESULTS
     done = set()
     if results.is_file():
         done = {(r["lever"], r["iters"]) for r in map(json.loads, results.read_text().splitlines()) if r}
     measure = Measure()
-    references(args.work, args.images, measure, done)
+    references(args.images, measure, done)
     stages = [int(s) for s in args.stages.split(",")]
     for name in args.runs.split(","):
         if name not in LEVERS:

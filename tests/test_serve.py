@@ -23,7 +23,6 @@ pytest.importorskip("fastapi", reason="percepta serve needs the serve extra: pip
 
 from percepta.image import center_square, decode_image, load_rgb
 from percepta.infer import stylize
-from percepta.modelfile import load_model
 from percepta.serve.app import STATIC, ServeConfig, create_app
 from percepta.serve.pool import DeadlinePassed, InferencePool, PoolFull
 from percepta.upscaling import upscale
@@ -101,7 +100,7 @@ def test_stylize_png_is_the_library_result(client: TestClient) -> None:
     assert float(r.headers["x-processing-ms"]) >= 0 and "infer;dur=" in r.headers["server-timing"]
     assert 'filename="lady_bird_percepta.png"' in r.headers["content-disposition"]
     got = Image.open(io.BytesIO(r.content))
-    expected = stylize(decode_image(data).rgb, load_model("wave"), max_size=64)
+    expected = stylize(decode_image(data).rgb, "wave", max_size=64)  # by name: the graph the server loads
     assert got.size == (48, 48) == expected.size
     assert np.array_equal(np.asarray(got.convert("RGB")), np.asarray(expected))
 
@@ -142,7 +141,9 @@ def test_upscale(client: TestClient) -> None:
     assert r.status_code == 200, r.text
     got = Image.open(io.BytesIO(r.content))
     assert got.size == (64, 64)
-    assert np.array_equal(np.asarray(got), np.asarray(upscale(small, load_model("sr_x4_feat"))))
+    # by name, as the server loads it: a loaded PyTorch network exported on the fly is another graph, whose
+    # sums round 1 level apart in a pixel on some CPUs (seen on an AMD EPYC with AVX-512)
+    assert np.array_equal(np.asarray(got), np.asarray(upscale(small, "sr_x4_feat")))
     r = client.post("/api/upscale", files={"image": ("s.png", data, "image/png")},
                     data={"scale": "8", "max_size": "12", "match_histogram": "true", "format": "jpeg"})  # fmt: skip
     assert r.status_code == 200, r.text
@@ -267,7 +268,7 @@ def test_webcam_stream_stylises_frames_at_the_size_the_server_chooses(client: Te
             assert isinstance(reply, bytes) and reply[:2] == b"\xff\xd8", reply  # a JPEG
             assert Image.open(io.BytesIO(reply)).size == expected  # shrunk to the side, never enlarged
         small = photo.resize((64, 48))
-        expected = stylize(decode_image(encoded(small)).rgb, load_model("wave-fast"))
+        expected = stylize(decode_image(encoded(small)).rgb, "wave-fast")
         ws.send_bytes(encoded(small))
         assert _frame_reply(ws) == encode_image(expected, None, "JPEG", FRAME_QUALITY)  # the model's, as JPEG
         # a bad frame is answered and the stream goes on

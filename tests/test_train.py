@@ -245,7 +245,7 @@ def test_ctrl_c_saves_checkpoint_and_exits_cleanly(photo_dir, tmp_path) -> None:
 
 def test_torchrun_two_processes_match_one(photo_dir, tmp_path) -> None:
     """DDP over 2 CPU processes (gloo) on the same global batch gives the 1-process weights (in fp32: bf16's
-    rounding, which ``--amp auto`` picks on a CPU with AMX, differs between one and two processes' batches)."""
+    rounding, which ``--amp auto`` picks on a CPU with native bf16, differs between one and two processes' batches)."""
     single, double = tmp_path / "one.safetensors", tmp_path / "two.safetensors"
     subprocess.run(_cli(photo_dir, single, 3, "--amp", "off"), check=True, env=_env(), capture_output=True, timeout=600)
     done = subprocess.run(
@@ -358,19 +358,24 @@ def test_mixed_precision_step_matches_fp32(photo_dir, tmp_path, amp: str) -> Non
     assert load_model(mixed).meta["options"]["amp"] == amp
 
 
-def test_amp_auto_is_bf16_channels_last_only_on_a_cpu_with_amx(photo_dir, tmp_path, monkeypatch) -> None:
-    """``--amp auto`` (the CPU recipes'): bf16 in the channels-last layout where the CPU has AMX bf16 units,
-    fp32 where it has not and on a GPU; explicit values are kept. A run with it trains with finite losses and
-    records ``auto``; a resumed run given ``--amp`` takes this call's value (how fast, not what it learns)."""
+def test_amp_auto_is_bf16_channels_last_only_on_a_cpu_with_native_bf16(photo_dir, tmp_path, monkeypatch) -> None:
+    """``--amp auto`` (the CPU recipes'): bf16 in the channels-last layout where the CPU has native bf16 (AMX, or
+    AVX-512 bf16 alone), fp32 where it has neither and on a GPU; explicit values are kept. A run with it trains
+    with finite losses and records ``auto``; a resumed run given ``--amp`` takes this call's value (how fast,
+    not what it learns)."""
     from percepta.runtime import mixed_precision
     from percepta.train.loop import _Step
 
     net, loss = torch.nn.Conv2d(3, 3, 1), torch.nn.Identity()
-    for amx, expected in ((True, torch.bfloat16), (False, None)):
+    from percepta.runtime import native_bf16
+
+    # (AMX, AVX-512 bf16): an Intel Xeon with AMX has both, an AMD EPYC of Zen 4 on the second, an AVX2 CPU neither
+    for amx, avx512, kind in ((True, True, "amx"), (False, True, "avx512_bf16"), (False, False, None)):
         monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda amx=amx: amx)
-        monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda amx=amx: amx)  # AMX CPUs have both
+        monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda avx512=avx512: avx512)
         step = _Step(net, loss, None, "auto", torch.device("cpu"))
-        assert step.dtype is expected and step.channels_last == amx
+        assert native_bf16() == kind
+        assert step.dtype is (torch.bfloat16 if kind else None) and step.channels_last == bool(kind)
         assert mixed_precision("auto", "cuda:0") == "off" and mixed_precision("fp16", "cpu") == "fp16"
     monkeypatch.undo()
     path = train(_opts(photo_dir, tmp_path / "auto.safetensors", iters=2, val_every=0, amp="auto"))

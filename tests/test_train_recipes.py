@@ -91,7 +91,7 @@ def test_recipes_fill_in_only_what_was_not_given() -> None:
     assert given.net.width == 0.25 and given.loss.style == 1e-4 and given.iters == 7 and given.data == "photos"
     assert given.init_from is None and any("from scratch" in n for n in notes)
     assert given.time_budget is None  # --iters alone: the iterations decide
-    assert quick.amp == "auto" and opts("--amp", "off")[0].amp == "off"  # bf16 where the CPU has AMX
+    assert quick.amp == "auto" and opts("--amp", "off")[0].amp == "off"  # bf16 where the CPU has native bf16
     assert opts("--minutes", "2")[0].time_budget == 120
     gpu, _ = opts("--device", "cuda")  # auto: the paper's recipe on a GPU
     assert (gpu.size, gpu.iters, gpu.net.norm, gpu.time_budget, gpu.amp) == (256, 40_000, "batch", None, "off")

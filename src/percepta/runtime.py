@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import os
 import sys
 from functools import lru_cache
+from pathlib import Path
 
 # glibc mallopt parameters (malloc.h)
 _M_TRIM_THRESHOLD = -1
@@ -71,14 +73,42 @@ def check_device(name: str) -> str:
 AMP_MODES = ("auto", "off", "bf16", "fp16")
 
 
-def mixed_precision(amp: str, device: str = "cpu") -> str:
-    """The precision a training run uses for ``--amp amp`` on ``device``: ``auto`` is bf16 on a CPU with AMX
-    bf16 tile units (the networks in bf16, channels-last; 1.96-2.66x the fp32 steps per second on a 2-core Xeon,
-    the same losses: ``benchmarks/train_step.py``, docs/train_step.md), otherwise ``off`` (fp32, the paper's;
-    CPUs without AMX were not measured, and on a GPU fp32 is already fast)."""
-    if amp != "auto":
-        return amp
+#: the kinds of CPU :func:`native_bf16` tells apart, with what each is (benchmark pages have a section per kind)
+CPU_KINDS = {
+    "amx": "A CPU with AMX bf16 tile units (Intel Xeon, 4th generation on)",
+    "avx512_bf16": "A CPU with AVX-512 bf16 but no AMX (e.g. AMD EPYC, Zen 4 on)",
+    "fp32": "A CPU without native bf16 (AVX2 only: bf16 would be emulated)",
+}
+
+
+def native_bf16() -> str | None:
+    """This CPU's native bf16 arithmetic: ``amx`` (AMX tiles, which come with AVX-512 bf16), ``avx512_bf16``
+    (the AVX-512 bf16 dot-product instructions alone), or None where PyTorch would emulate bf16."""
     import torch
 
+    if not torch.cpu._is_avx512_bf16_supported():
+        return None
+    return "amx" if torch.cpu._is_amx_tile_supported() else "avx512_bf16"
+
+
+def cpu_name() -> str:
+    """The CPU's model name and core count, for benchmark pages (e.g. ``AMD EPYC (2 cores)``)."""
+    import platform
+
+    info = Path("/proc/cpuinfo")
+    names = [line.split(":", 1)[1].strip() for line in (info.read_text().splitlines() if info.is_file() else [])
+             if line.startswith("model name")]  # fmt: skip
+    return f"{names[0] if names else platform.processor() or platform.machine()} ({os.cpu_count()} cores)"
+
+
+def mixed_precision(amp: str, device: str = "cpu") -> str:
+    """The precision a training run uses for ``--amp amp`` on ``device``: ``auto`` is bf16 on a CPU with native
+    bf16 units (:func:`native_bf16`; the networks in bf16, channels-last), otherwise ``off`` (fp32, the paper's;
+    on a GPU fp32 is already fast). Measured (``benchmarks/train_step.py``, docs/train_step.md), steps per second
+    against fp32 with the same losses: 1.96-2.66x on a 2-core Xeon with AMX, 1.65-2.51x on a 2-core AMD EPYC
+    with AVX-512 bf16 and no AMX; CPUs with neither were not measured (PyTorch emulates bf16 there)."""
+    if amp != "auto":
+        return amp
+
     cpu = not device.startswith(("cuda", "mps"))
-    return "bf16" if cpu and torch.cpu._is_amx_tile_supported() and torch.cpu._is_avx512_bf16_supported() else "off"
+    return "bf16" if cpu and native_bf16() else "off"

@@ -220,7 +220,8 @@ def add_train_options(p: argparse.ArgumentParser, recipe: bool = False) -> None:
     g.add_argument("--overwrite", action="store_true", help="replace an existing model file at OUTPUT")
     g.add_argument("--amp", choices=AMP_MODES, default=None if recipe else "off",
                    help="mixed precision: the networks in bf16 or fp16 (with a gradient scaler), the loss terms in "
-                        f"fp32; auto: bf16 on a CPU with AMX, else off ({by_recipe}off)")  # fmt: skip
+                        "fp32; auto: bf16 on a CPU with native bf16 (AMX or AVX-512 bf16), else off "
+                        f"({by_recipe}off)")  # fmt: skip
     g.add_argument(
         "--time-budget",
         type=duration,

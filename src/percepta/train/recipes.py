@@ -16,8 +16,8 @@ deliberate deviations, each named here with its reason:
 - ``cpu``: a model from scratch in under an hour, the bold-styles recipe (docs/style_levers.md): half width with 5
   residual blocks (a larger receptive field), the authors' loss form and weights, the painting at 512 px.
 
-Both run in bf16 where the CPU has AMX units (``--amp auto``; the same results in under half the time:
-docs/train_step.md); the paper's recipe keeps its fp32.
+Both run in bf16 where the CPU has native bf16 units, AMX or AVX-512 bf16 (``--amp auto``; the same results
+in 0.4-0.6 of the time: docs/train_step.md); the paper's recipe keeps its fp32.
 
 ``auto`` is ``quick`` on a CPU and ``paper`` on a GPU. Every flag given on the command line overrides the
 recipe's value; a recipe only fills in what was not given.
@@ -60,7 +60,7 @@ class Recipe:
     init_from: Path | None = None  # warm start
     margin: int = 0  # reflection margin the saved model runs behind (weights trained without it)
     typical: str = ""  # measured speed, for the expected time
-    amp: str = "off"  # mixed precision (``auto``: bf16 on a CPU with AMX, percepta.runtime.mixed_precision)
+    amp: str = "off"  # mixed precision (``auto``: bf16 on a CPU with native bf16, runtime.mixed_precision)
     lr_decay: str = "none"  # ``linear``: the learning rate falls to zero over the run (TrainOptions.lr_decay)
 
 
@@ -70,7 +70,7 @@ def _quick() -> Recipe:
         "warm start from the multi-painting base, 128 px crops, the painting at 256 px, half-width network",
         size=128, style_size=256, net=NetConfig.style("instance", "resize", width=0.5, blocks=3),
         loss=LossWeights(style=1.5e-4, tv=150.0), iters=5000, minutes=10.0, init_from=QUICK_BASE,
-        margin=EDGE_MARGIN, typical="about 0.4 s per iteration on a 2-core CPU with AMX (bf16), 0.9 s without",
+        margin=EDGE_MARGIN, typical="about 0.25-0.45 s per iteration on a 2-core CPU with native bf16, 0.8 s without",
         amp="auto", lr_decay="linear",
     )  # fmt: skip
 
@@ -82,7 +82,8 @@ def _cpu() -> Recipe:
         size=128, style_size=512, net=NetConfig.style("instance", "resize", width=0.5, blocks=5),
         loss=LossWeights(content=1.0, style=5.0, tv=20.0, gram_reduction="mean"), iters=3000,
         margin=EDGE_MARGIN, amp="auto",
-        typical="about 0.4 s per iteration on a 2-core CPU with AMX (bf16: 20 minutes), 0.9 s without (45 minutes)",
+        typical="about 0.3-0.4 s per iteration on a 2-core CPU with native bf16 (15-20 minutes), 0.9 s without "
+        "(45 minutes)",
     )  # fmt: skip
 
 
