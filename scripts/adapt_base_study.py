@@ -18,7 +18,10 @@ authors' own instance-norm model's output:
   it starts as the same function (:func:`widened`);
 - ``scratch``: no warm start (the control).
 
-Everything goes to ``~/.cache/percepta-train/adapt/`` (resumable: finished stages are skipped).
+Models and checkpoints go to ``~/.cache/percepta-train/adapt/`` (resumable: finished stages are skipped), the
+measured rows to :data:`RESULTS` in the repository, so that the page can always be written again (the rows
+measured before 2 December 2026 were recovered from docs/adapt_base.md at its printed precision when the cache
+that held them was lost).
 """
 
 from __future__ import annotations
@@ -37,6 +40,8 @@ from percepta.arch import style_arch
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
 WORK = Path.home() / ".cache" / "percepta-train" / "adapt"
+#: every measured row, one JSON object a line (base, painting, iterations, train seconds, the four numbers)
+RESULTS = ROOT / "docs" / "bench" / "adapt_base.jsonl"
 #: unseen painting -> the authors' own output for chicago (research use only, never shipped)
 AUTHORS = {
     "la_muse": "instance_norm/chicago_muse.jpg",
@@ -66,7 +71,7 @@ from scratch paints only fine texture for the first few hundred iterations) and 
 **The quick recipe's strength.** At the first recipe's style weight (5e-5, the bundled models') the unseen
 paintings came out paler than the authors' models paint them (the ten-minute benchmark then: 0.73-0.85x their
 change, Pareto-equal or better on three of four). The rows labelled `x2`, `x3`, `x4` are that weight times 2,
-3, 4; `bf16` rows ran with `--amp auto` on this CPU's AMX units, which gives the fp32 numbers at equal
+3, 4; `bf16` rows ran with `--amp auto` on an Intel Xeon's AMX units, which gives the fp32 numbers at equal
 iterations (mosaic `x3`, 300 iterations: 4.43e5 / 0.155 / 0.272 / 8.6 px in bf16, 4.44e5 / 0.150 / 0.255 / 8.9
 px in fp32) in under half the time (3.5 against 7.7 minutes). No one weight suits every painting: `candy` and
 `feathers` reach the authors' change only from about `x3` (`candy x4`, 1,000 iterations: 4.23e5 / 0.335 /
@@ -168,6 +173,9 @@ def widened(src: Path, width: float) -> Path:
     if out.is_file():
         return out
     old = load_model(src).net
+    copies = width / old.config.width
+    if copies != int(copies) or copies < 1:  # channels are copied whole: a fraction would change the function
+        raise ValueError(f"width {width:g} is not a whole multiple of {src.name}'s {old.config.width:g}")
     net = TransformNet(replace(old.config, width=width))
     kinds = (torch.nn.Conv2d, torch.nn.InstanceNorm2d)
     layers = [[m for m in n.modules() if isinstance(m, kinds)] for n in (old, net)]
@@ -273,12 +281,12 @@ def run(
         row = {"base": base, "painting": painting, "iters": iters, "stage_s": round(time.perf_counter() - t0, 1),
                "train_s": model.meta.get("train_seconds"), **measure(output)}  # fmt: skip
         print(json.dumps(row), flush=True)
-        with open(WORK / "results.jsonl", "a") as f:
+        with open(RESULTS, "a") as f:
             f.write(json.dumps(row) + "\n")
 
 
 def table() -> str:
-    rows = [json.loads(line) for line in (WORK / "results.jsonl").read_text().splitlines() if line.strip()]
+    rows = [json.loads(line) for line in RESULTS.read_text().splitlines() if line.strip()]
     out = ["| painting | base | iterations | train time | content loss | style ratio | change | motif scale (px) |",
            "|---|---|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
     for r in sorted(rows, key=lambda r: (r["painting"], r["base"] != "authors", r["base"], r["iters"])):
@@ -290,7 +298,7 @@ def table() -> str:
 
 def page(conclusion: str) -> str:
     """docs/adapt_base.md: how the study was run, its table, and what was chosen."""
-    head = __doc__.split("\n\n", 2)[2].split("Everything goes to")[0].strip().replace("``", "`")
+    head = __doc__.split("\n\n", 2)[2].split("Models and checkpoints go to")[0].strip().replace("``", "`")
     return (
         f"# Which base model adapts fastest to a new painting? (issue 24)\n\n"
         f"`python scripts/adapt_base_study.py`, one run (seed 0) per row on the 2-core development machine, "
@@ -321,7 +329,7 @@ def main() -> None:
         return
     from percepta.image import load_rgb
 
-    results = WORK / "results.jsonl"
+    results = RESULTS
     done = set()
     if results.is_file():
         done = {(r["base"], r["painting"], r["iters"]) for r in map(json.loads, results.read_text().splitlines())}
