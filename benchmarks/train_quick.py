@@ -71,12 +71,11 @@ pastel strokes, its buildings in stronger magenta and teal than the authors' fin
 
 
 def machine(threads: int) -> tuple[str, dict]:
-    """This machine's kind of CPU (``percepta.runtime.native_bf16``: what the recipe's ``--amp auto`` runs in)
+    """This machine's kind of CPU (``percepta.runtime.cpu_kind``: what the recipe's ``--amp auto`` runs in)
     and its description."""
-    from percepta.runtime import cpu_name, native_bf16
+    from percepta.runtime import cpu_kind, cpu_name
 
-    kind = native_bf16() or "fp32"
-    return kind, {"cpu": cpu_name(), "bf16": kind != "fp32", "threads": threads}
+    return cpu_kind(), {"cpu": cpu_name(), "threads": threads}
 
 
 def percepta(*args: str, threads: int) -> float:

@@ -14,7 +14,7 @@ size, network and loss weights; batch 4, random photos and painting, which cost 
 
 The table gives medians and each mode's speed-up over fp32 from the same run. bf16 only pays on a CPU with
 native bf16 units (Intel's AMX tiles, or AVX-512 bf16 as on AMD's Zen 4 and later); elsewhere PyTorch emulates
-it. Each kind of CPU (``percepta.runtime.native_bf16``) has its own section of the page: a run replaces its
+it. Each kind of CPU (``percepta.runtime.cpu_kind``) has its own section of the page: a run replaces its
 kind's and keeps the others'.
 """
 
@@ -26,7 +26,7 @@ import statistics
 import time
 from pathlib import Path
 
-from percepta.runtime import CPU_KINDS, cpu_name, native_bf16  # no torch at import
+from percepta.runtime import CPU_KINDS, cpu_kind, cpu_name  # no torch at import
 
 ROOT = Path(__file__).resolve().parents[1]
 MODES = {"fp32": ("off", False), "fp32, channels-last": ("off", True), "bf16": ("bf16", False),
@@ -83,7 +83,7 @@ def main() -> None:
     from percepta.train.recipes import recipe
 
     torch.set_num_threads(args.threads)
-    kind = native_bf16() or "fp32"
+    kind = cpu_kind()
     lines = [
         f"## {CPU_KINDS[kind]}",
         "",

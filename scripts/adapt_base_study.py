@@ -32,7 +32,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from style_levers import Measure  # chicago at 510 px, scored as percepta eval style scores (scripts/)
+from style_levers import Measure, record, recorded  # chicago at 510 px, scored as percepta eval style scores (scripts/)
 
 from percepta import hyperparams as hp
 from percepta.arch import style_arch
@@ -281,12 +281,11 @@ def run(
         row = {"base": base, "painting": painting, "iters": iters, "stage_s": round(time.perf_counter() - t0, 1),
                "train_s": model.meta.get("train_seconds"), **measure(output)}  # fmt: skip
         print(json.dumps(row), flush=True)
-        with open(RESULTS, "a") as f:
-            f.write(json.dumps(row) + "\n")
+        record(RESULTS, row)
 
 
 def table() -> str:
-    rows = [json.loads(line) for line in RESULTS.read_text().splitlines() if line.strip()]
+    rows = recorded(RESULTS)
     out = ["| painting | base | iterations | train time | content loss | style ratio | change | motif scale (px) |",
            "|---|---|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
     for r in sorted(rows, key=lambda r: (r["painting"], r["base"] != "authors", r["base"], r["iters"])):
@@ -329,10 +328,7 @@ def main() -> None:
         return
     from percepta.image import load_rgb
 
-    results = RESULTS
-    done = set()
-    if results.is_file():
-        done = {(r["base"], r["painting"], r["iters"]) for r in map(json.loads, results.read_text().splitlines())}
+    done = {(r["base"], r["painting"], r["iters"]) for r in recorded(RESULTS)}
     stages = [int(s) for s in args.stages.split(",")]
     for painting in args.paintings.split(","):
         (WORK / painting).mkdir(parents=True, exist_ok=True)
@@ -340,8 +336,7 @@ def main() -> None:
         if ("authors", painting, 40000) not in done:
             authors = load_rgb(DATA / "reference" / AUTHORS[painting])
             row = {"base": "authors", "painting": painting, "iters": 40000, "train_s": None, **measure(authors)}
-            with open(results, "a") as f:
-                f.write(json.dumps(row) + "\n")
+            record(RESULTS, row)
         for base in args.bases.split(","):
             init = {"wave": str(ROOT / "src/percepta/models/wave.safetensors"), "scratch": None}.get(base)
             net = None

@@ -235,10 +235,21 @@ def _run_stages(
         output.save(images / f"{name}_it{iters}.png")
         row = {"lever": name, "iters": iters, "train_s": round(seconds, 1), **measure(output)}
         print(json.dumps(row), flush=True)
-        with open(RESULTS, "a") as f:
-            f.write(json.dumps(row) + "\n")
+        record(RESULTS, row)
         rows.append(row)
     return rows
+
+
+def record(results: Path, row: dict) -> None:
+    """Append one measured row to a results file (JSON lines)."""
+    with open(results, "a") as f:
+        f.write(json.dumps(row) + "\n")
+
+
+def recorded(results: Path) -> list[dict]:
+    """Every row of a results file (none if it does not exist yet)."""
+    lines = results.read_text().splitlines() if results.is_file() else []
+    return [json.loads(line) for line in lines if line.strip()]
 
 
 def references(images: Path, measure: Measure, done: set) -> None:
@@ -249,18 +260,16 @@ def references(images: Path, measure: Measure, done: set) -> None:
     if ("authors", 40000) not in done:
         authors = load_rgb(DATA / "reference" / "eccv16" / "chicago_wave.jpg").resize(measure.photo.size, 3)
         row = {"lever": "authors", "iters": 40000, "train_s": None, **measure(authors)}
-        with open(RESULTS, "a") as f:
-            f.write(json.dumps(row) + "\n")
+        record(RESULTS, row)
     if ("bundled", 1300) not in done:
         output = stylize(measure.photo, load_model(BUNDLED))
         output.save(images / "bundled.png")
         row = {"lever": "bundled", "iters": 1300, "train_s": None, **measure(output)}
-        with open(RESULTS, "a") as f:
-            f.write(json.dumps(row) + "\n")
+        record(RESULTS, row)
 
 
 def table() -> str:
-    rows = [json.loads(line) for line in RESULTS.read_text().splitlines() if line.strip()]
+    rows = recorded(RESULTS)
     out = ["| lever | iterations | train time (total) | change | motif scale (px) | content loss | style ratio |",
            "|---|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
     so_far: dict[str, float] = {}  # training time of each lever's stages so far (each stage resumes the last)
@@ -296,10 +305,7 @@ def main() -> None:
         return
     args.work.mkdir(parents=True, exist_ok=True)
     args.images.mkdir(parents=True, exist_ok=True)
-    results = RESULTS
-    done = set()
-    if results.is_file():
-        done = {(r["lever"], r["iters"]) for r in map(json.loads, results.read_text().splitlines()) if r}
+    done = {(r["lever"], r["iters"]) for r in recorded(RESULTS)}
     measure = Measure()
     references(args.images, measure, done)
     stages = [int(s) for s in args.stages.split(",")]

@@ -363,19 +363,17 @@ def test_amp_auto_is_bf16_channels_last_only_on_a_cpu_with_native_bf16(photo_dir
     AVX-512 bf16 alone), fp32 where it has neither and on a GPU; explicit values are kept. A run with it trains
     with finite losses and records ``auto``; a resumed run given ``--amp`` takes this call's value (how fast,
     not what it learns)."""
-    from percepta.runtime import mixed_precision
+    from percepta.runtime import cpu_kind, mixed_precision
     from percepta.train.loop import _Step
 
     net, loss = torch.nn.Conv2d(3, 3, 1), torch.nn.Identity()
-    from percepta.runtime import native_bf16
-
     # (AMX, AVX-512 bf16): an Intel Xeon with AMX has both, an AMD EPYC of Zen 4 on the second, an AVX2 CPU neither
-    for amx, avx512, kind in ((True, True, "amx"), (False, True, "avx512_bf16"), (False, False, None)):
+    for amx, avx512, kind in ((True, True, "amx"), (False, True, "avx512_bf16"), (False, False, "fp32")):
         monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda amx=amx: amx)
         monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda avx512=avx512: avx512)
         step = _Step(net, loss, None, "auto", torch.device("cpu"))
-        assert native_bf16() == kind
-        assert step.dtype is (torch.bfloat16 if kind else None) and step.channels_last == bool(kind)
+        assert cpu_kind() == kind
+        assert step.dtype is (None if kind == "fp32" else torch.bfloat16) and step.channels_last == (kind != "fp32")
         assert mixed_precision("auto", "cuda:0") == "off" and mixed_precision("fp16", "cpu") == "fp16"
     monkeypatch.undo()
     path = train(_opts(photo_dir, tmp_path / "auto.safetensors", iters=2, val_every=0, amp="auto"))

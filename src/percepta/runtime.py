@@ -73,7 +73,7 @@ def check_device(name: str) -> str:
 AMP_MODES = ("auto", "off", "bf16", "fp16")
 
 
-#: the kinds of CPU :func:`native_bf16` tells apart, with what each is (benchmark pages have a section per kind)
+#: the kinds of CPU :func:`cpu_kind` tells apart, with what each is (benchmark pages have a section per kind)
 CPU_KINDS = {
     "amx": "A CPU with AMX bf16 tile units (Intel Xeon, 4th generation on)",
     "avx512_bf16": "A CPU with AVX-512 bf16 but no AMX (e.g. AMD EPYC, Zen 4 on)",
@@ -81,13 +81,14 @@ CPU_KINDS = {
 }
 
 
-def native_bf16() -> str | None:
-    """This CPU's native bf16 arithmetic: ``amx`` (AMX tiles, which come with AVX-512 bf16), ``avx512_bf16``
-    (the AVX-512 bf16 dot-product instructions alone), or None where PyTorch would emulate bf16."""
+def cpu_kind() -> str:
+    """This CPU's native bf16 arithmetic, a key of :data:`CPU_KINDS`: ``amx`` (AMX tiles, which come with
+    AVX-512 bf16), ``avx512_bf16`` (the AVX-512 bf16 dot-product instructions alone), or ``fp32`` where PyTorch
+    would emulate bf16."""
     import torch
 
     if not torch.cpu._is_avx512_bf16_supported():
-        return None
+        return "fp32"
     return "amx" if torch.cpu._is_amx_tile_supported() else "avx512_bf16"
 
 
@@ -103,7 +104,7 @@ def cpu_name() -> str:
 
 def mixed_precision(amp: str, device: str = "cpu") -> str:
     """The precision a training run uses for ``--amp amp`` on ``device``: ``auto`` is bf16 on a CPU with native
-    bf16 units (:func:`native_bf16`; the networks in bf16, channels-last), otherwise ``off`` (fp32, the paper's;
+    bf16 units (:func:`cpu_kind`; the networks in bf16, channels-last), otherwise ``off`` (fp32, the paper's;
     on a GPU fp32 is already fast). Measured (``benchmarks/train_step.py``, docs/train_step.md), steps per second
     against fp32 with the same losses: 1.96-2.66x on a 2-core Xeon with AMX, 1.65-2.51x on a 2-core AMD EPYC
     with AVX-512 bf16 and no AMX; CPUs with neither were not measured (PyTorch emulates bf16 there)."""
@@ -111,4 +112,4 @@ def mixed_precision(amp: str, device: str = "cpu") -> str:
         return amp
 
     cpu = not device.startswith(("cuda", "mps"))
-    return "bf16" if cpu and native_bf16() else "off"
+    return "bf16" if cpu and cpu_kind() != "fp32" else "off"
