@@ -247,6 +247,7 @@ def run(
     stages: list[int],
     measure: Measure,
     done: set,
+    *,
     style_weight: float | None = None,
     amp: str | None = None,
     net=None,
@@ -264,8 +265,8 @@ def run(
     ``batch`` size other than the first recipe's is part of the row's label (``multi x3 bf16 s320 L2345 tv0 c160
     lin lr0.002 b8``: three times its weight, in bf16, the painting at 320 px, the style loss on relu2_2,
     relu3_3, relu4_3 and relu5_3, no TV term, 160 px crops, the learning rate starting at 2e-3 and falling to
-    zero over each stage's run (use one stage), 8 photos an iteration); training photos from a ``data`` folder
-    other than the bundled ones add its photo count (``p71``)."""
+    zero over each stage's run (use one stage), 8 photos an iteration); a ``data`` folder of training photos
+    (instead of the bundled ones) adds its photo count (``p71``)."""
     from percepta.infer import stylize
     from percepta.modelfile import load_model
     from percepta.runtime import mixed_precision
@@ -390,8 +391,9 @@ def main() -> None:
                 blocks = int(base[5:] or 3)
                 init, net = str(multi_base(args.base_iters, blocks)), quick_net(blocks)
             layers = tuple(args.style_layers.split(",")) if args.style_layers else None
-            run(base, init, painting, stages, measure, done, args.style_weight, args.amp, net, args.style_size,
-                layers, args.tv, args.size, args.lr_decay, args.lr, args.batch, args.data)  # fmt: skip
+            run(base, init, painting, stages, measure, done, style_weight=args.style_weight, amp=args.amp, net=net,
+                style_size=args.style_size, style_layers=layers, tv=args.tv, size=args.size,
+                lr_decay=args.lr_decay, lr=args.lr, batch=args.batch, data=args.data)  # fmt: skip
 
 
 if __name__ == "__main__":
