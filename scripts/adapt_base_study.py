@@ -310,7 +310,7 @@ def run(
         from percepta.data import training_images
 
         base = f"{base} p{len(training_images(data))}"
-    if photo_size:
+    if photo_size and photo_size != size:  # the crop size is the default (whole scenes), unlabelled
         base = f"{base} ps{photo_size}"
     ckpt = WORK / painting / f"{base.replace(' ', '-')}.ckpt"
     for iters in stages:
