@@ -156,13 +156,15 @@ minutes; `mosaic`'s first ten-minute quick model (TV 1) is 4.12e5 / 0.174 / 0.25
   0.85x the authors' change (0.226) at 3.4e5, 6% past their content loss; the authors' output lies 21% below
   it. Interpolating the weights of the quick model and the `L34` one (both fine-tuned from the shipped base)
   stays on it too: a quarter of `L34` gives 3.51e5 / 0.188 / 0.223 / 11.7 px, a half 3.06e5 / 0.240 / 0.201 /
-  12.8 px, so weights between the full style loss and `L34`'s per layer would not leave it either. Scored on
-  chicago, the gap is in the luminance (with the photo's chroma put back, 3.52e5 against the authors' 2.82e5)
-  but not in its amount at any scale (the RMS luminance change in octave bands from 1 to 16 px is within 10%
-  of theirs) nor in edge polarity (ours keeps the photo's gradient direction at more of its edges, 95% against
-  89%): in the relu2_2 features ours has 7% more energy than theirs and 12% less of it aligned with the
-  photo's (the inner product 1.37e5 against 1.56e5), and at relu3_3 29% less aligned (0.99e5 against 1.40e5):
-  the buildings' shapes, more than their edges, are what the quick model loses;
+  12.8 px, so weights between the full style loss and `L34`'s per layer would not leave it either; nor does
+  blending the quick model's output with the photo (`--strength 0.9`: 3.36e5 / 0.206 / 0.224 / 12.4 px, 2%
+  below it, content 1.03x the authors' at 0.84x their change). Scored on chicago, the gap is in the luminance
+  (with the photo's chroma put back, 3.52e5 against the authors' 2.82e5) but not in its amount at any scale
+  (the RMS luminance change in octave bands from 1 to 16 px is within 10% of theirs) nor in edge polarity
+  (ours keeps the photo's gradient direction at more of its edges, 95% against 89%): in the relu2_2 features
+  ours has 7% more energy than theirs and 12% less of it aligned with the photo's (the inner product 1.37e5
+  against 1.56e5), and at relu3_3 29% less aligned (0.99e5 against 1.40e5): the buildings' shapes, more than
+  their edges, are what the quick model loses;
 - a base trained longer (`multi base4000`: the shipped base's recipe for 4,000 iterations instead of 600, 21
   minutes, from `wave`), then the quick recipe (2,400 iterations, 11.3 minutes): `mosaic` 3.61e5 / 0.169 /
   0.215 / 12.2 px: less of the photo lost than from the shipped base (3.98e5) but less change too (0.81x the
