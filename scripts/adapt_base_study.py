@@ -180,13 +180,14 @@ minutes; `mosaic`'s first ten-minute quick model (TV 1) is 4.12e5 / 0.174 / 0.25
   3.65e5 / 0.177 / 0.233 / 11.0 px, content loss 1.12x the authors' at 0.88x their change: on the line (3%
   above), where two thirds of the style weight put it too; by eye the quick model's picture with a warmer
   sky;
-- four times the quick recipe's length (the quick recipe for 9,600 iterations, 50 minutes on that CPU): `mosaic`
-  3.78e5 / 0.171 / 0.258 / 12.1 px, change 0.97x and marks 1.05x the authors', content loss 1.16x theirs: 5%
-  below the line, the first row there, but four times the compute bought 5% of the content loss (3.98e5 at
-  2,400 iterations). By eye larger tiles in the sky, with blue and yellow among them as in the authors'
-  picture; the buildings still dark under the diagonal streaks. At that rate the authors' content loss is
-  some hundred times the ten minutes' arithmetic away, as their model had (40,000 iterations at 256 px, full
-  width): no speed-up of this recipe on this CPU reaches it.
+- four times the quick recipe's length (the quick recipe for 9,600 iterations, 50 minutes on that CPU):
+  `mosaic` 3.78e5 / 0.171 / 0.258 / 12.1 px, change 0.97x and marks 1.05x the authors', content loss 1.16x
+  theirs: 5% below the line, the first row there, but four times the compute bought 5% of the content loss
+  (3.98e5 at 2,400 iterations). By eye larger tiles in the sky, with blue and yellow among them as in the
+  authors' picture; the buildings still dark under the diagonal streaks. At that rate (0.95x the content loss
+  for each fourfold) the authors' content loss lies about two hundred times the ten minutes' arithmetic away
+  (their model had some seventy times it: 40,000 iterations on four times the pixels, at full width): no
+  speed-up of this recipe on this CPU reaches it.
 
 At inference, `--style-scale` on the first recipe's ten-minute quick models (TV 1; ratios to the authors'
 output): at 1.25
