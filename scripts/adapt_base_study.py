@@ -38,6 +38,7 @@ from style_levers import Measure, record, recorded  # chicago at 510 px, scored 
 
 from percepta import hyperparams as hp
 from percepta.arch import style_arch
+from percepta.commands.options import layers as vgg_layers  # the CLI's own parser of layer lists
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
@@ -51,6 +52,9 @@ AUTHORS = {
     "mosaic": "instance_norm/chicago_mosaic.jpg",
     "feathers": "instance_norm/chicago_feathers.jpg",
 }
+
+#: iterations of the shipped multi-painting base (``QUICK_BASE``); other lengths label their rows ``base4000``
+SHIPPED_BASE_ITERS = 600
 
 #: what the table shows, read by eye from the numbers and the pictures (kept here so the page regenerates whole)
 CONCLUSION = """
@@ -279,7 +283,7 @@ def multi_base(iters: int, blocks: int = 3) -> Path:
 
     init = ROOT / "src/percepta/models/wave.safetensors" if blocks == 3 else deepened(multi_base(iters), blocks)
     out = WORK / f"multi{'' if blocks == 3 else blocks}-base-it{iters}.safetensors"
-    if blocks == 3 and iters == 600 and not out.is_file():  # the shipped base is this one: no need to train it again
+    if blocks == 3 and iters == SHIPPED_BASE_ITERS and not out.is_file():  # the shipped base: not trained again
         WORK.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(QUICK_BASE, out)
     styles = [str(DATA / "styles" / f"{p}.jpg") for p in PUBLIC_DOMAIN]
@@ -411,12 +415,12 @@ def main() -> None:
     ap.add_argument("--paintings", default="la_muse")
     ap.add_argument("--bases", default="wave,multi,scratch")
     ap.add_argument("--stages", default="100,200,300")
-    ap.add_argument("--base-iters", type=int, default=600)
+    ap.add_argument("--base-iters", type=int, default=SHIPPED_BASE_ITERS)
     ap.add_argument("--style-weight", type=float, help="instead of the quick recipe's (rows say the multiple)")
     ap.add_argument("--amp", help="instead of the quick recipe's (rows say which)")
     ap.add_argument("--style-size", type=int, help="the painting's size instead of the quick recipe's")
-    ap.add_argument("--style-layers", help="comma-separated VGG-16 layers instead of the paper's four")
-    ap.add_argument("--content-layers", help="comma-separated VGG-16 layers instead of the paper's relu2_2")
+    ap.add_argument("--style-layers", type=vgg_layers, help="comma-separated VGG-16 layers, not the paper's four")
+    ap.add_argument("--content-layers", type=vgg_layers, help="comma-separated VGG-16 layers, not the paper's relu2_2")
     ap.add_argument("--tv", type=float, help="the TV weight instead of the quick recipe's")
     ap.add_argument("--lr-decay", choices=hp.LR_DECAYS, help="instead of the quick recipe's")
     ap.add_argument("--lr", type=float, help="the learning rate instead of the paper's (Adam, 1e-3)")
@@ -449,13 +453,11 @@ def main() -> None:
             elif base.startswith("multi"):  # multi: the quick recipe's 3 blocks; multi5: 5 blocks, and so on
                 blocks = int(base[5:] or 3)
                 init, net = str(multi_base(args.base_iters, blocks)), quick_net(blocks)
-            layers = tuple(args.style_layers.split(",")) if args.style_layers else None
-            content_layers = tuple(args.content_layers.split(",")) if args.content_layers else None
-            if base.startswith("multi") and args.base_iters != 600:  # the shipped base's length is unlabelled
+            if base.startswith("multi") and args.base_iters != SHIPPED_BASE_ITERS:  # unlabelled
                 base = f"{base} base{args.base_iters}"
             run(base, init, painting, stages, measure, done, style_weight=args.style_weight, amp=args.amp, net=net,
-                style_size=args.style_size, style_layers=layers, content_layers=content_layers, tv=args.tv,
-                size=args.size, lr_decay=args.lr_decay, lr=args.lr, batch=args.batch, data=args.data,
+                style_size=args.style_size, style_layers=args.style_layers, content_layers=args.content_layers,
+                tv=args.tv, size=args.size, lr_decay=args.lr_decay, lr=args.lr, batch=args.batch, data=args.data,
                 photo_size=args.photo_size)  # fmt: skip
 
 
