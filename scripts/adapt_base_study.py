@@ -407,14 +407,13 @@ def run(
     photo_size: int | None = None,
 ) -> None:
     """Train ``painting`` from ``init`` through ``stages``; a ``style_weight``, ``amp``, ``style_size``,
-    ``style_layers``, ``content_layers``, ``tv`` weight (:data:`FIRST_TV`), crop ``size``, ``lr_decay``, learning
-    rate ``lr`` or ``batch`` size other than the first recipe's is part of the row's label (``multi x3 bf16 s320
-    L2345 C23 tv0 c160 lin lr0.002 b8``: three times its weight, in bf16, the painting at 320 px, the style loss
-    on relu2_2, relu3_3, relu4_3 and relu5_3, the content loss on relu2_2 and relu3_3, no TV term, 160 px crops,
-    the learning rate starting at 2e-3 and falling to zero over each stage's run (use one stage), 8 photos an
-    iteration); a ``data`` folder of training photos (instead of the bundled ones) adds its photo count
-    (``p71``), and a ``photo_size`` (each photo's shorter side before cropping, instead of the crop size) adds
-    ``ps256``."""
+    ``style_layers``, ``content_layers``, ``tv`` weight (:data:`FIRST_TV`), crop ``size``, ``lr_decay``, learning rate
+    ``lr`` or ``batch`` size other than the first recipe's is part of the row's label (``multi x3 bf16 s320 L2345 C23
+    tv0 c160 lin lr0.002 b8``: three times its weight, in bf16, the painting at 320 px, the style loss on relu2_2,
+    relu3_3, relu4_3 and relu5_3, the content loss on relu2_2 and relu3_3, no TV term, 160 px crops, the learning rate
+    starting at 2e-3 and falling to zero over each stage's run (each stage a run of its own), 8 photos an iteration); a
+    ``data`` folder of training photos (instead of the bundled ones) adds its photo count (``p71``), and a
+    ``photo_size`` (each photo's shorter side before cropping, instead of the crop size) adds ``ps256``."""
     from percepta.infer import stylize
     from percepta.modelfile import load_model
     from percepta.runtime import mixed_precision
@@ -456,10 +455,11 @@ def run(
         base = f"{base} p{len(training_images(data))}"
     if photo_size and photo_size != size:  # the crop size is the default (whole scenes), unlabelled
         base = f"{base} ps{photo_size}"
-    ckpt = WORK / painting / f"{base.replace(' ', '-')}.ckpt"
     for iters in stages:
         if (base, painting, iters) in done:
             continue
+        # a constant rate's stages continue one run; a falling rate's are runs of their own, each its checkpoint
+        ckpt = WORK / painting / f"{base.replace(' ', '-')}{'' if lr_decay == 'none' else f'-it{iters}'}.ckpt"
         out = WORK / painting / f"{base.replace(' ', '-')}-it{iters}.safetensors"
         opts = quick_options(str(DATA / "styles" / f"{painting}.jpg"), str(out), init_from=init, iters=iters,
                              loss=loss, amp=amp, net=net, style_size=style_size, size=size,
