@@ -332,10 +332,9 @@ def meta_base(outer: int, inner: int, meta_step: float = META_STEP) -> Path:
 
     from percepta.data import PhotoBatches, style_batch
     from percepta.fsutil import atomic_write
-    from percepta.image import load_rgb, resize_long_side, to_tensor
     from percepta.losses import PerceptualLoss
     from percepta.modelfile import load_model, save_model
-    from percepta.runtime import mixed_precision
+    from percepta.train.loop import _Step, style_targets  # the training loop's step (precision, layout) and targets
     from percepta.train.recipes import BUNDLED_PHOTOS, PUBLIC_DOMAIN, QUICK_BASE, recipe
 
     out = WORK / f"meta-base-o{outer}k{inner}{meta_label(meta_step).replace(' ', '-')}.safetensors"
@@ -344,40 +343,27 @@ def meta_base(outer: int, inner: int, meta_step: float = META_STEP) -> Path:
     ckpt, r, t0 = out.with_suffix(".ckpt"), recipe("quick"), time.perf_counter()
     torch.manual_seed(0)
     net, loss = load_model(QUICK_BASE).net.train(), PerceptualLoss(r.loss)
-    grams = []
-    for name in PUBLIC_DOMAIN:
-        loss.set_style(to_tensor(resize_long_side(load_rgb(DATA / "styles" / f"{name}.jpg"), r.style_size,
-                                                  upscale=True, resample=3)))  # fmt: skip
-        grams.append(loss.style_grams)
+    grams = style_targets(loss, [DATA / "styles" / f"{name}.jpg" for name in PUBLIC_DOMAIN], r.style_size)
     photos = PhotoBatches(BUNDLED_PHOTOS, r.size, r.size, frozenset(), 0)
-    bf16 = mixed_precision(r.amp) == "bf16"
     start, spent = 0, 0.0
     if ckpt.is_file():
         state = torch.load(ckpt, weights_only=True)
         net.load_state_dict(state["net"])
         start, spent = state["outer"], state["seconds"]
-    fmt = torch.channels_last if bf16 else torch.contiguous_format  # as the training loop runs bf16
-    loss.to(memory_format=fmt)
     for n in range(start, outer):
-        fast = copy.deepcopy(net).to(memory_format=fmt)
-        adam = torch.optim.Adam(fast.parameters(), lr=hp.LEARNING_RATE)
+        fast = copy.deepcopy(net)
+        step = _Step(fast, loss, torch.optim.Adam(fast.parameters(), lr=hp.LEARNING_RATE), r.amp, torch.device("cpu"))
         loss.style_grams = grams[n % len(grams)]
         for k in range(inner):
-            x = style_batch(photos, n * inner + k, hp.BATCH_SIZE).input.contiguous(memory_format=fmt)
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-                total = loss(fast(x), x).total
-            adam.zero_grad(set_to_none=True)
-            total.backward()
-            adam.step()
-        step = meta_step * (1 - n / outer)
+            step.backward(step.forward(style_batch(photos, n * inner + k, hp.BATCH_SIZE)))
         with torch.no_grad():
             for p, q in zip(net.parameters(), fast.parameters(), strict=True):
-                p += step * (q - p)
+                p += meta_step * (1 - n / outer) * (q - p)
         if (n + 1) % 10 == 0 or n + 1 == outer:
+            seconds = spent + time.perf_counter() - t0
             with atomic_write(ckpt) as fh:
-                torch.save({"net": net.state_dict(), "outer": n + 1,
-                            "seconds": spent + time.perf_counter() - t0}, fh)  # fmt: skip
-            print(f"meta base: outer step {n + 1}/{outer}, {spent + time.perf_counter() - t0:.0f} s", flush=True)
+                torch.save({"net": net.state_dict(), "outer": n + 1, "seconds": seconds}, fh)
+            print(f"meta base: outer step {n + 1}/{outer}, {seconds:.0f} s", flush=True)
     seconds = spent + time.perf_counter() - t0
     return save_model(out, net, {"recipe": f"Reptile from the multi base: {outer} x {inner} steps, "
                                            f"meta step {meta_step:g}",

@@ -265,6 +265,18 @@ def check_paths(opts: TrainOptions, resume: str | os.PathLike | None = None) -> 
         check_writable(path)
 
 
+def style_targets(loss: PerceptualLoss, paintings: Sequence[str | os.PathLike], size: int,
+                  device: torch.device | str = "cpu") -> list[dict[str, torch.Tensor]]:  # fmt: skip
+    """Each painting's target Grams for ``loss``, the painting resized (bicubic) so that its long side is
+    ``size``; ``loss`` is left holding the last painting's."""
+    grams = []
+    for path in paintings:
+        style = resize_long_side(load_rgb(path), size, upscale=True, resample=3)  # bicubic
+        loss.set_style(to_tensor(style).to(device))
+        grams.append(loss.style_grams)
+    return grams
+
+
 def _setup(opts: TrainOptions, device: torch.device, resume: str | os.PathLike | None):
     """The network (warm-started or resumed), its loss with the style targets set, the optimiser, where it
     starts (iteration, seconds) and each painting's target Grams."""
@@ -279,12 +291,11 @@ def _setup(opts: TrainOptions, device: torch.device, resume: str | os.PathLike |
         torch.backends.cudnn.benchmark = True  # fixed training sizes: let cuDNN pick the fastest kernels
     net.to(device).train()
     loss = PerceptualLoss(opts.loss).to(device)
-    grams = []
-    if opts.task == "style" and opts.loss.style:
-        for path in opts.style_images:
-            style = resize_long_side(load_rgb(path), opts.style_size, upscale=True, resample=3)  # bicubic
-            loss.set_style(to_tensor(style).to(device))
-            grams.append(loss.style_grams)
+    grams = (
+        style_targets(loss, opts.style_images, opts.style_size, device)
+        if opts.task == "style" and opts.loss.style
+        else []
+    )
     optimizer = torch.optim.Adam(net.parameters(), lr=opts.lr)
     start, elapsed = 0, 0.0
     if resume:
