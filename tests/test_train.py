@@ -438,6 +438,27 @@ def test_photo_size_shows_scenes_larger_in_the_same_crops(tmp_path) -> None:
         TrainOptions("style", "d", "m.safetensors", style="s.jpg", size=64, photo_size=32)
 
 
+def test_photo_size_min_shows_each_crop_at_its_own_scale(tmp_path) -> None:
+    """``photo_size_min`` (scale augmentation): each crop shows its photo at a random shorter side between it and
+    ``photo_size``, so the crops hold between the whole shorter side and half of it; the same each run."""
+    from PIL import Image
+
+    from percepta.data import PhotoBatches
+
+    ramp = torch.linspace(0, 255, 96).round().to(torch.uint8).repeat(96, 1)  # dark left, bright right
+    Image.fromarray(ramp.numpy()).convert("RGB").save(tmp_path / "ramp.png")
+    jittered = PhotoBatches(tmp_path, 32, 64, min_short_side=32)
+    crops = jittered.crops(0, 64)
+    assert crops.shape == (64, 3, 32, 32) and float(crops.min()) >= 0.0 and float(crops.max()) <= 1.0
+    spans = (crops[..., -1] - crops[..., 0]).abs().mean(dim=(1, 2))  # the share of the ramp each crop holds
+    assert 0.45 < float(spans.min()) < 0.6 and 0.85 < float(spans.max()) <= 1.0, spans
+    assert torch.equal(crops, jittered.crops(0, 64))  # a pure function of (seed, iteration)
+    unjittered = PhotoBatches(tmp_path, 32, 64, min_short_side=64).crops(0, 4)  # one scale: the plain crops
+    assert torch.equal(unjittered, PhotoBatches(tmp_path, 32, 64).crops(0, 4))
+    with pytest.raises(ValueError, match="smallest photo size"):
+        TrainOptions("style", "d", "m.safetensors", style="s.jpg", size=64, photo_size=128, photo_size_min=32)
+
+
 def _stop_after(monkeypatch, n: int) -> None:
     """Ctrl-C as iteration ``n + 1`` begins (the loop saves iteration ``n``'s checkpoint and stops)."""
     from percepta.train import loop

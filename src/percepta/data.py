@@ -67,7 +67,9 @@ class PhotoBatches:
     """Deterministic random batches of crops from a folder of photos.
 
     ``short_side``: if set, each photo's shorter side is resized to it once (style transfer);
-    otherwise photos are used at full resolution (super-resolution patches). Unreadable files are
+    otherwise photos are used at full resolution (super-resolution patches). ``min_short_side`` (scale
+    augmentation, not in the paper): each crop shows its photo at a random shorter side between it and
+    ``short_side`` (a larger square cut from the stored photo, resized to the crop). Unreadable files are
     skipped with a warning and counted in ``skipped``.
     """
 
@@ -78,8 +80,13 @@ class PhotoBatches:
         short_side: int | None = None,
         exclude: set[str] | frozenset[str] = frozenset(),
         seed: int = 0,
+        min_short_side: int | None = None,
     ) -> None:
         self.crop, self.short_side, self.seed = crop, short_side, seed
+        if min_short_side is not None and not (short_side and crop <= min_short_side <= short_side):
+            raise ValueError(f"the smallest shorter side ({min_short_side} px) must lie between the crop ({crop} px) "
+                             f"and the photos' shorter side ({short_side} px)")  # fmt: skip
+        self.min_short_side = min_short_side if min_short_side != short_side else None
         self.images: list[Tensor] = []
         self.skipped: list[str] = []
         for path in training_images(folder, exclude):
@@ -114,9 +121,16 @@ class PhotoBatches:
         for _ in range(batch_size):
             img = self.images[int(torch.randint(len(self.images), (1,), generator=g))]
             _, h, w = img.shape
-            top = int(torch.randint(h - self.crop + 1, (1,), generator=g))
-            left = int(torch.randint(w - self.crop + 1, (1,), generator=g))
-            crop = img[:, top : top + self.crop, left : left + self.crop]
+            side = self.crop
+            if self.min_short_side:  # the photo at a shorter side s: a square of crop * short_side / s
+                s = int(torch.randint(self.min_short_side, self.short_side + 1, (1,), generator=g))
+                side = min(round(self.crop * min(h, w) / s), h, w)
+            top = int(torch.randint(h - side + 1, (1,), generator=g))
+            left = int(torch.randint(w - side + 1, (1,), generator=g))
+            crop = img[:, top : top + side, left : left + side]
+            if side != self.crop:
+                crop = F.interpolate(crop[None], size=(self.crop, self.crop), mode="bicubic", antialias=True,
+                                     align_corners=False)[0].clamp(0.0, 1.0)  # fmt: skip
             if bool(torch.rand((), generator=g) < 0.5):
                 crop = crop.flip(-1)
             out.append(crop)

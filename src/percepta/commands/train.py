@@ -57,6 +57,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="resize each training photo's shorter side to PX before cropping (default: the crop "
                         "size, the paper's whole 256 x 256 photos; larger shows scenes larger; not in the "
                         "paper)")  # fmt: skip
+    t.add_argument("--photo-size-min", type=o.positive_int, metavar="PX",
+                   help="scale augmentation: each crop shows its photo at a random shorter side between PX and "
+                        "--photo-size (not in the paper)")  # fmt: skip
     t.add_argument(
         "--style-size",
         type=o.positive_int,

@@ -42,6 +42,9 @@ class TrainOptions:
     #: ``size`` (the paper's 256 x 256 COCO photos are whole scenes; a larger value shows scenes at a larger
     #: scale in small, cheap crops: not in the paper)
     photo_size: int | None = None
+    #: style, scale augmentation: each crop shows its photo at a random shorter side between this and
+    #: ``photo_size`` (or ``size``); None: always at ``photo_size`` (the paper's one scale; not in the paper)
+    photo_size_min: int | None = None
     batch_size: int = hp.BATCH_SIZE
     lr: float = hp.LEARNING_RATE
     #: ``linear``: the learning rate falls linearly to zero over the run, its iterations or its time budget,
@@ -96,6 +99,9 @@ class TrainOptions:
         if self.photo_size is not None and not self.size <= self.photo_size <= MAX_TRAIN_SIZE:
             raise ValueError(f"photo size must be between the crop ({self.size} px) and {MAX_TRAIN_SIZE} px, "
                              f"not {self.photo_size}")  # fmt: skip
+        if self.photo_size_min is not None and not self.size <= self.photo_size_min <= (self.photo_size or self.size):
+            raise ValueError(f"the smallest photo size must be between the crop ({self.size} px) and the photo size "
+                             f"({self.photo_size or self.size} px), not {self.photo_size_min}")  # fmt: skip
         if self.style_size is not None and not 1 <= self.style_size <= MAX_STYLE_SIZE:
             raise ValueError(f"style size must be between 1 and {MAX_STYLE_SIZE} px, not {self.style_size}")
         if self.iters is None:
