@@ -404,13 +404,16 @@ def blend_run(painting: str, iters: int, measure: Measure, done: set) -> None:
     from percepta.image import to_pil, to_tensor
     from percepta.losses import PerceptualLoss
     from percepta.modelfile import load_model
-    from percepta.train.loop import _Step, style_targets
-    from percepta.train.recipes import BASE_STYLE_WEIGHT, BUNDLED_PHOTOS, QUICK_BASE, recipe
+    from percepta.train.loop import _decay, _Step, style_targets
+    from percepta.train.recipes import BASE_STYLE_WEIGHT, QUICK_BASE, quick_options
 
-    r = recipe("quick")
-    label = f"multi x{r.loss.style / BASE_STYLE_WEIGHT:g} bf16 tv{r.loss.tv:g} lin blend"
+    # the quick recipe's settings for this run (its model file is not written: the blend is no TransformNet)
+    opts = quick_options(str(DATA / "styles" / f"{painting}.jpg"), str(WORK / painting / "blend.safetensors"),
+                         iters=iters)  # fmt: skip
+    label = f"multi x{opts.loss.style / BASE_STYLE_WEIGHT:g} bf16 tv{opts.loss.tv:g} lin blend"
     if (label, painting, iters) in done:
         return
+    stem = WORK / painting / f"{label.replace(' ', '-')}-it{iters}"
 
     class Blended(torch.nn.Module):
         def __init__(self, net: torch.nn.Module) -> None:
@@ -420,32 +423,32 @@ def blend_run(painting: str, iters: int, measure: Measure, done: set) -> None:
             torch.nn.init.zeros_(self.mask.weight)
             torch.nn.init.constant_(self.mask.bias, 3.0)  # a = 0.95: nearly the base's own picture at first
             self.hidden: list[torch.Tensor] = []
+            self.a: torch.Tensor | None = None  # the last forward's mask
             last.register_forward_pre_hook(lambda _m, args: self.hidden.append(args[0]))
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             self.hidden.clear()
             y = self.net(x)  # the network pads to a multiple of 4 at the bottom and right, and crops back
-            a = torch.sigmoid(self.mask(self.hidden[0]))[..., : x.shape[-2], : x.shape[-1]]
-            return a * y + (1 - a) * x
+            self.a = torch.sigmoid(self.mask(self.hidden[0]))[..., : x.shape[-2], : x.shape[-1]]
+            return self.a * y + (1 - self.a) * x
 
-    ckpt = WORK / painting / f"{label.replace(' ', '-')}-it{iters}.ckpt"
-    torch.manual_seed(0)
+    ckpt = Path(f"{stem}.ckpt")
+    torch.manual_seed(opts.seed)
     model = Blended(load_model(QUICK_BASE).net.train())
-    loss = PerceptualLoss(r.loss)
-    style_targets(loss, [DATA / "styles" / f"{painting}.jpg"], r.style_size)
-    photos = PhotoBatches(BUNDLED_PHOTOS, r.size, r.size, frozenset(), 0)
-    optimizer = torch.optim.Adam(model.parameters(), lr=hp.LEARNING_RATE)
+    loss = PerceptualLoss(opts.loss)
+    style_targets(loss, [opts.style], opts.style_size)
+    photos = PhotoBatches(opts.data, opts.size, opts.size, frozenset(), opts.seed)
+    optimizer = torch.optim.Adam(model.parameters(), lr=opts.lr)
     start, spent, t0 = 0, 0.0, time.perf_counter()
     if ckpt.is_file():
         state = torch.load(ckpt, weights_only=True)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         start, spent = state["iteration"], state["seconds"]
-    step = _Step(model, loss, optimizer, r.amp, torch.device("cpu"))
+    step = _Step(model, loss, optimizer, opts.amp, torch.device("cpu"))
     for it in range(start, iters):
-        for group in optimizer.param_groups:  # --lr-decay linear
-            group["lr"] = hp.LEARNING_RATE * (1 - it / iters)
-        step.backward(step.forward(style_batch(photos, it, hp.BATCH_SIZE)))
+        _decay(optimizer, opts, it, 0.0)  # the quick recipe's linear decay (no time budget here)
+        step.backward(step.forward(style_batch(photos, it, opts.batch_size)))
         if (it + 1) % 100 == 0 or it + 1 == iters:
             with atomic_write(ckpt) as fh:
                 torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "iteration": it + 1,
@@ -456,10 +459,9 @@ def blend_run(painting: str, iters: int, measure: Measure, done: set) -> None:
     with torch.no_grad():
         x = F.pad(to_tensor(measure.photo), (m, m, m, m), mode="reflect")
         output = to_pil(model(x)[..., m:-m, m:-m].clamp(0, 1))
-    output.save(WORK / painting / f"{label.replace(' ', '-')}-it{iters}.png")
-    with torch.no_grad():
-        a = torch.sigmoid(model.mask(model.hidden[0]))[..., m : m + measure.photo.height, m : m + measure.photo.width]
-    to_pil(a.expand(-1, 3, -1, -1)).save(WORK / painting / f"{label.replace(' ', '-')}-it{iters}-mask.png")
+    output.save(f"{stem}.png")
+    a = model.a[..., m:-m, m:-m]
+    to_pil(a.expand(-1, 3, -1, -1)).save(f"{stem}-mask.png")
     row = {"base": label, "painting": painting, "iters": iters, "stage_s": round(seconds, 1),
            "train_s": round(seconds, 1), **measure(output), "mask_mean": float(a.mean())}  # fmt: skip
     print(json.dumps(row), flush=True)

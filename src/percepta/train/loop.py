@@ -62,9 +62,9 @@ def train(opts: TrainOptions, resume: str | os.PathLike | None = None) -> Path |
     net, loss, optimizer, start, elapsed, grams = _setup(opts, ctx.device, resume)
     step = _Step(ctx.wrap(net), loss, optimizer, opts.amp, ctx.device)
     teacher = _Teacher(opts.teacher, ctx.device, opts.teacher_margin) if opts.teacher else None
-    style = opts.task == "style"
-    short_side, min_short_side = ((opts.photo_size or opts.size), opts.photo_size_min) if style else (None, None)
-    photos = PhotoBatches(opts.data, opts.size, short_side, frozenset(opts.exclude), opts.seed, min_short_side)
+    short_side = (opts.photo_size or opts.size) if opts.task == "style" else None
+    photos = PhotoBatches(opts.data, opts.size, short_side, frozenset(opts.exclude), opts.seed,
+                          opts.photo_size_min if short_side else None)  # fmt: skip
     log = LossLog(opts.log_dir, start) if ctx.main else None
     val_inputs = validation_inputs(opts, photos) if ctx.main and opts.val_every else []
     if ctx.device.type == "cuda":
